@@ -1,0 +1,1 @@
+"""Policy sources: Graph JSON / YAML documents -> typed model -> diagnostics -> compiled set."""
