@@ -1,0 +1,361 @@
+"""Device filters: the `conditions.devices.deviceFilter` rule language of Conditional Access.
+
+This module owns turning a device-filter rule (the subset of the dynamic-group rule language
+that Microsoft documents in "Conditional Access: Filter for devices") into a compiled
+predicate, and evaluating that predicate against one device's properties. A rule is parsed
+once, when the policy set is compiled; `DeviceFilter.matches` is on the per-request hot path
+and does no parsing, regex compilation or constant normalisation.
+
+Semantics follow the docs: property names, operators and string comparisons are
+case-insensitive, and a property the device does not have (every property of an
+unregistered device) is null: against null every positive operator (-eq, -startsWith,
+-endsWith, -contains, -in, -match) is false and every negative one is true. The rule's
+include/exclude `mode` is applied by the caller, not here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, NamedTuple, TypeAlias
+
+DeviceProperties: TypeAlias = Mapping[str, str]
+"""A device as a filter sees it: lower-cased property name -> value; an absent key is null.
+
+Collection properties (physicalids, systemlabels) are one comma-separated string.
+"""
+
+_Predicate: TypeAlias = Callable[[DeviceProperties], bool]
+
+PROPERTIES: Final[frozenset[str]] = frozenset(
+    {
+        "deviceid",
+        "mdmappid",
+        "displayname",
+        "enrollmentprofilename",
+        "manufacturer",
+        "model",
+        "operatingsystem",
+        "operatingsystemversion",
+        "deviceownership",
+        "iscompliant",
+        "profiletype",
+        "trusttype",
+        "physicalids",
+        "systemlabels",
+        *(f"extensionattribute{n}" for n in range(1, 16)),
+    }
+)
+"""The supported device properties, lower-cased (the keys of `DeviceProperties`)."""
+
+_COLLECTIONS: Final = frozenset({"physicalids", "systemlabels"})
+_OPERATORS: Final = frozenset(
+    {"eq", "ne", "startswith", "notstartswith", "endswith", "notendswith"}
+    | {"contains", "notcontains", "in", "notin", "match", "notmatch"}
+)
+_LIST_OPERATORS: Final = frozenset({"in", "notin"})
+_MAX_RULE_LENGTH: Final = 3072
+_MAX_NESTING: Final = 50  # parentheses; keeps the recursive-descent parser off the stack limit
+_PREFIX: Final = "device."
+_PUNCTUATION: Final = frozenset("()[],")
+_WORD_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+
+
+class DeviceFilterError(ValueError):
+    """Rule text that cannot be parsed: `reason` says what is wrong, `position` where.
+
+    `position` is a 0-based character offset into the rule (its length for "end of rule").
+    """
+
+    def __init__(self, reason: str, position: int) -> None:
+        super().__init__(f"at character {position}: {reason}")
+        self.reason = reason
+        self.position = position
+
+    def __reduce__(self) -> tuple[type[DeviceFilterError], tuple[str, int]]:
+        return (type(self), (self.reason, self.position))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFilter:
+    """A compiled device-filter rule; build one with `parse_device_filter`."""
+
+    rule: str  # the original rule text
+    _predicate: _Predicate = field(repr=False, compare=False)
+
+    def matches(self, device: DeviceProperties) -> bool:
+        """Whether `device` satisfies the rule (before the filter's include/exclude mode)."""
+        return self._predicate(device)
+
+
+def parse_device_filter(rule: str) -> DeviceFilter:
+    """Parse `rule` once into a `DeviceFilter`; raise `DeviceFilterError` if it is malformed."""
+    if len(rule) > _MAX_RULE_LENGTH:
+        raise DeviceFilterError(
+            f"rule is {len(rule)} characters long, the limit is {_MAX_RULE_LENGTH}",
+            _MAX_RULE_LENGTH,
+        )
+    if not rule.strip():
+        raise DeviceFilterError("empty rule", 0)
+    return DeviceFilter(rule, _Parser(rule).parse())
+
+
+# --- tokenizer -----------------------------------------------------------------------------
+
+
+class _Token(NamedTuple):
+    kind: str  # "word", "string", "end", or the punctuation character itself
+    text: str  # the word as written, the unescaped string value, or the punctuation
+    pos: int
+
+
+def _tokenize(rule: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i, n = 0, len(rule)
+    while i < n:
+        c = rule[i]
+        if c.isspace():
+            i += 1
+        elif c in _PUNCTUATION:
+            tokens.append(_Token(c, c, i))
+            i += 1
+        elif c in "\"'":
+            text, end = _read_string(rule, i)
+            tokens.append(_Token("string", text, i))
+            i = end
+        elif c in _WORD_CHARS or (c == "-" and i + 1 < n and rule[i + 1] in _WORD_CHARS):
+            j = i + 1
+            while j < n and rule[j] in _WORD_CHARS:
+                j += 1
+            tokens.append(_Token("word", rule[i:j], i))
+            i = j
+        else:
+            raise DeviceFilterError(f"unexpected character {c!r}", i)
+    tokens.append(_Token("end", "", n))
+    return tokens
+
+
+def _read_string(rule: str, start: int) -> tuple[str, int]:
+    """Read the string opened at `start`; return its value and the offset after it.
+
+    The quote inside is written doubled ("") or escaped with a backslash or a backtick
+    (the dynamic-group language's escape); every other backslash is literal, so regular
+    expressions need no double escaping.
+    """
+    quote, n = rule[start], len(rule)
+    parts: list[str] = []
+    i = start + 1
+    while i < n:
+        c = rule[i]
+        nxt = rule[i + 1] if i + 1 < n else ""
+        if c == quote and nxt != quote:
+            return "".join(parts), i + 1
+        if nxt == quote and c in (quote, "\\", "`"):
+            parts.append(quote)
+            i += 2
+        else:
+            parts.append(c)
+            i += 1
+    raise DeviceFilterError("unterminated string", start)
+
+
+def _describe(tok: _Token) -> str:
+    if tok.kind == "end":
+        return "end of rule"
+    if tok.kind == "string":
+        return f"string {tok.text!r}"
+    return repr(tok.text)
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+class _Parser:
+    """Recursive descent; precedence high to low: comparison, -not, -and, -or."""
+
+    __slots__ = ("_depth", "_i", "_tokens")
+
+    def __init__(self, rule: str) -> None:
+        self._tokens = _tokenize(rule)
+        self._i = 0
+        self._depth = 0
+
+    def parse(self) -> _Predicate:
+        pred = self._or()
+        tok = self._tokens[self._i]
+        if tok.kind == ")":
+            raise DeviceFilterError("unbalanced ')'", tok.pos)
+        if tok.kind != "end":
+            raise DeviceFilterError(
+                f"unexpected {_describe(tok)} after a complete expression", tok.pos
+            )
+        return pred
+
+    def _next(self) -> _Token:
+        tok = self._tokens[self._i]
+        if tok.kind != "end":
+            self._i += 1
+        return tok
+
+    def _at_keyword(self, keyword: str) -> bool:
+        tok = self._tokens[self._i]
+        if tok.kind == "word" and tok.text.lower().removeprefix("-") == keyword:
+            self._i += 1
+            return True
+        return False
+
+    def _or(self) -> _Predicate:
+        operands = [self._and()]
+        while self._at_keyword("or"):
+            operands.append(self._and())
+        return _combine(operands, any_of=True)
+
+    def _and(self) -> _Predicate:
+        operands = [self._not()]
+        while self._at_keyword("and"):
+            operands.append(self._not())
+        return _combine(operands, any_of=False)
+
+    def _not(self) -> _Predicate:
+        negations = 0
+        while self._at_keyword("not"):
+            negations += 1
+        pred = self._primary()
+        if negations % 2:
+            return lambda d: not pred(d)
+        return pred
+
+    def _primary(self) -> _Predicate:
+        tok = self._next()
+        if tok.kind == "(":
+            if self._depth >= _MAX_NESTING:
+                raise DeviceFilterError(f"parentheses nested deeper than {_MAX_NESTING}", tok.pos)
+            self._depth += 1
+            pred = self._or()
+            self._depth -= 1
+            close = self._next()
+            if close.kind != ")":
+                reason = f"expected ')' to close the '(' at character {tok.pos}"
+                raise DeviceFilterError(f"{reason}, got {_describe(close)}", close.pos)
+            return pred
+        if tok.kind == "word" and tok.text.lower().startswith(_PREFIX):
+            return self._comparison(tok)
+        reason = f"expected a device property (device.<name>) or '(', got {_describe(tok)}"
+        raise DeviceFilterError(reason, tok.pos)
+
+    def _comparison(self, prop: _Token) -> _Predicate:
+        name = prop.text[len(_PREFIX) :]
+        key = name.lower()
+        if key not in PROPERTIES:
+            raise DeviceFilterError(f"unknown device property {name!r}", prop.pos + len(_PREFIX))
+        op_tok = self._next()
+        if op_tok.kind != "word":
+            reason = f"expected an operator after {prop.text!r}, got {_describe(op_tok)}"
+            raise DeviceFilterError(reason, op_tok.pos)
+        op = op_tok.text.lower().removeprefix("-")
+        if op not in _OPERATORS:
+            raise DeviceFilterError(f"unknown operator {op_tok.text!r}", op_tok.pos)
+        if op in _LIST_OPERATORS:
+            return _compile_in(key, op == "notin", self._list(op_tok.text))
+        tok = self._next()
+        value = _literal(tok)
+        if value is None:
+            if tok.kind == "[":
+                reason = f"operator {op_tok.text} takes a single value, not a list"
+            else:
+                reason = f"expected a value after {op_tok.text} (a quoted string or True/False)"
+                reason += f", got {_describe(tok)}"
+            raise DeviceFilterError(reason, tok.pos)
+        if op in ("match", "notmatch"):
+            try:
+                regex = re.compile(value, re.IGNORECASE)
+            except re.error as e:
+                raise DeviceFilterError(f"invalid regular expression: {e.msg}", tok.pos) from e
+            return _compile_match(key, op == "notmatch", regex)
+        return _compile_comparison(key, op, value.casefold())
+
+    def _list(self, op: str) -> frozenset[str]:
+        tok = self._next()
+        if tok.kind != "[":
+            reason = f'operator {op} takes a bracketed list like ["a", "b"], got {_describe(tok)}'
+            raise DeviceFilterError(reason, tok.pos)
+        values: set[str] = set()
+        while True:
+            tok = self._next()
+            value = _literal(tok)
+            if value is None:
+                raise DeviceFilterError(f"expected a list value, got {_describe(tok)}", tok.pos)
+            values.add(value.casefold())
+            tok = self._next()
+            if tok.kind == "]":
+                return frozenset(values)
+            if tok.kind != ",":
+                raise DeviceFilterError(f"expected ',' or ']', got {_describe(tok)}", tok.pos)
+
+
+def _literal(tok: _Token) -> str | None:
+    """Return the value of a string or True/False token (booleans as "true"/"false"), else None."""
+    if tok.kind == "string":
+        return tok.text
+    if tok.kind == "word" and tok.text.lower() in ("true", "false"):
+        return tok.text.lower()
+    return None
+
+
+# --- compiled predicates -------------------------------------------------------------------
+# Each closure reads one key; None (absent) makes positive operators False, negative ones True.
+
+
+def _compile_comparison(key: str, op: str, v: str) -> _Predicate:
+    if key in _COLLECTIONS and op in ("contains", "notcontains"):
+        if op == "contains":
+            return lambda d: (
+                (x := d.get(key)) is not None and v in [e.strip() for e in x.casefold().split(",")]
+            )
+        return lambda d: (
+            (x := d.get(key)) is None or v not in [e.strip() for e in x.casefold().split(",")]
+        )
+    match op:
+        case "eq":
+            return lambda d: (x := d.get(key)) is not None and x.casefold() == v
+        case "ne":
+            return lambda d: (x := d.get(key)) is None or x.casefold() != v
+        case "startswith":
+            return lambda d: (x := d.get(key)) is not None and x.casefold().startswith(v)
+        case "notstartswith":
+            return lambda d: (x := d.get(key)) is None or not x.casefold().startswith(v)
+        case "endswith":
+            return lambda d: (x := d.get(key)) is not None and x.casefold().endswith(v)
+        case "notendswith":
+            return lambda d: (x := d.get(key)) is None or not x.casefold().endswith(v)
+        case "contains":
+            return lambda d: (x := d.get(key)) is not None and v in x.casefold()
+        case "notcontains":
+            return lambda d: (x := d.get(key)) is None or v not in x.casefold()
+    raise AssertionError(op)  # pragma: no cover - _OPERATORS and this table agree
+
+
+def _compile_in(key: str, negate: bool, values: frozenset[str]) -> _Predicate:
+    if negate:
+        return lambda d: (x := d.get(key)) is None or x.casefold() not in values
+    return lambda d: (x := d.get(key)) is not None and x.casefold() in values
+
+
+def _compile_match(key: str, negate: bool, regex: re.Pattern[str]) -> _Predicate:
+    search = regex.search
+    if negate:
+        return lambda d: (x := d.get(key)) is None or search(x) is None
+    return lambda d: (x := d.get(key)) is not None and search(x) is not None
+
+
+def _combine(operands: list[_Predicate], *, any_of: bool) -> _Predicate:
+    """Join operands left to right into a balanced tree, so evaluation depth stays log(n)."""
+    if len(operands) == 1:
+        return operands[0]
+    mid = len(operands) // 2
+    a = _combine(operands[:mid], any_of=any_of)
+    b = _combine(operands[mid:], any_of=any_of)
+    if any_of:
+        return lambda d: a(d) or b(d)
+    return lambda d: a(d) and b(d)
