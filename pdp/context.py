@@ -1,0 +1,74 @@
+"""The sign-in context: one request as the engine sees it, already validated and normalised.
+
+The transport builds it from an EvaluateRequest (`pdp.server.convert_in`); scenario files
+and benchmarks build it the same way. Ids are lower-cased (Graph ids are case-insensitive
+GUIDs), enums are the canonical Graph spellings with "" for unknown, and times are epoch
+seconds. Nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Canonical spellings used in contexts (the Graph ones).
+PLATFORMS = ("android", "iOS", "windows", "windowsPhone", "macOS", "linux")
+CLIENT_APP_TYPES = ("browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "other")
+LEGACY_CLIENT_APP_TYPES = frozenset({"exchangeActiveSync", "other"})
+TRUST_TYPES = ("AzureAD", "ServerAD", "Workplace")
+RISK_LEVELS = ("none", "low", "medium", "high")
+INSIDER_RISK_LEVELS = ("none", "minor", "moderate", "elevated")
+FLOWS = ("deviceCodeFlow", "authenticationTransfer")
+
+
+@dataclass(frozen=True, slots=True)
+class SignInContext:
+    """Who signs in to what, from where, on what device, how authenticated, how risky."""
+
+    request_id: str
+    time: float  # epoch seconds of the sign-in
+    # who
+    user_id: str = ""
+    group_ids: frozenset[str] = frozenset()
+    role_ids: frozenset[str] = frozenset()
+    guest: bool = False
+    guest_type: str = ""  # a guestOrExternalUserTypes member, "" when not known
+    home_tenant_id: str = ""  # the guest's home tenant, "" when not known
+    service_principal_id: str = ""  # set for workload identities (then no user fields)
+    # what
+    application_id: str = ""
+    user_action: str = ""
+    authentication_contexts: frozenset[str] = frozenset()
+    # from where
+    ip_address: str = ""  # normalised text form, "" when not given
+    ip_value: int | None = None  # the address as an integer (IPv4-mapped IPv6 unwrapped)
+    ip_version: int = 0  # 4, 6 or 0
+    country: str = ""  # ISO 3166 alpha-2, upper-case; "" when unknown
+    latitude: float | None = None
+    longitude: float | None = None
+    accuracy_radius_km: float | None = None
+    compliant_network: bool = False  # arrived through the tenant's compliant network
+    # on what device
+    device_id: str = ""
+    platform: str = ""  # one of PLATFORMS, "" when unknown
+    compliant: bool = False
+    trust_type: str = ""  # one of TRUST_TYPES, "" when not registered
+    # Device filter properties, keys lower-cased (see pdp.policy.device_filter); absent = null.
+    device_properties: Mapping[str, str] = field(default_factory=dict)
+    client_app_type: str = ""  # one of CLIENT_APP_TYPES, "" when unknown
+    # how authenticated
+    methods: frozenset[str] = frozenset()
+    authenticated_at: float | None = None  # epoch seconds of the last interactive sign-in
+    satisfied_controls: frozenset[str] = frozenset()
+    flow: str = ""  # one of FLOWS, "" when none
+    # how risky (upstream)
+    sign_in_risk: str = "none"
+    user_risk: str = "none"
+    service_principal_risk: str = "none"
+    insider_risk: str = "none"
+    explain: bool = False
+
+    @property
+    def is_workload(self) -> bool:
+        """Whether this is a workload-identity (service principal) sign-in."""
+        return bool(self.service_principal_id)

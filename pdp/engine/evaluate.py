@@ -1,0 +1,189 @@
+"""The decision function: `evaluate(ctx, compiled, risk, now) -> Decision`. Pure: no I/O.
+
+Each condition of the compiled set is a lookup from a request value to the bitmask of
+policies it matches (see `pdp.policy.compile`); ANDing those masks leaves the policies that
+apply, and only they (plus device filters of the survivors) are looked at one by one. With
+`explain`, every other policy gets the What-If reasons it failed on, read off the same masks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pdp.context import SignInContext
+from pdp.engine.combine import combine
+from pdp.engine.decision import Decision
+from pdp.policy.compile import CompiledPolicy, CompiledPolicySet
+from pdp.policy.model import Condition, GuestsOrExternalUsers
+from pdp.risk.assessment import NO_RISK, Assessment, max_level
+
+
+def evaluate(
+    ctx: SignInContext,
+    compiled: CompiledPolicySet,
+    risk: Assessment = NO_RISK,
+    now: float | None = None,
+) -> Decision:
+    """Decide one sign-in. `now` defaults to the sign-in's own time."""
+    sign_in_risk = max_level(ctx.sign_in_risk, risk.sign_in_risk)
+    masks = condition_masks(ctx, compiled, sign_in_risk)
+    applicable = compiled.active_mask
+    for _, mask in masks:
+        applicable &= mask
+    device_checked = applicable & compiled.device_mask
+    for cp in _policies(compiled, device_checked):
+        if not device_matches(cp, ctx):
+            applicable &= ~(1 << cp.bit)
+    not_applied: list[tuple[CompiledPolicy, tuple[str, ...]]] = []
+    if ctx.explain:
+        not_applied = [
+            (cp, reasons(cp, ctx, masks))
+            for cp in _policies(compiled, compiled.active_mask & ~applicable)
+        ]
+    return combine(
+        compiled,
+        ctx,
+        _policies(compiled, applicable),
+        not_applied,
+        sign_in_risk,
+        risk,
+        ctx.time if now is None else now,
+    )
+
+
+def condition_masks(
+    ctx: SignInContext, c: CompiledPolicySet, sign_in_risk: str
+) -> list[tuple[str, int]]:
+    """Per condition (What-If name), the mask of policies whose condition matches `ctx`."""
+    if ctx.service_principal_id:
+        sp = ctx.service_principal_id
+        identity_reason = Condition.WORKLOAD_IDENTITIES
+        identity = (c.all_service_principals | c.service_principals.get(sp, 0)) & ~(
+            c.excluded_service_principals.get(sp, 0)
+        )
+    else:
+        identity_reason = Condition.USERS
+        identity = _user_mask(ctx, c)
+    app = ctx.application_id
+    target = (c.all_apps | c.apps.get(app, 0)) & ~c.excluded_apps.get(app, 0)
+    if ctx.user_action:
+        target |= c.user_actions.get(ctx.user_action, 0)
+    for context in ctx.authentication_contexts:
+        target |= c.auth_contexts.get(context, 0)
+    return [
+        (identity_reason, identity),
+        ("target", target),
+        (Condition.DEVICE_PLATFORM, c.platforms.get(ctx.platform, 0)),
+        (Condition.CLIENT_APPS, c.client_app_types.get(ctx.client_app_type, 0)),
+        (Condition.LOCATION, _location_mask(ctx, c)),
+        (Condition.SIGN_IN_RISK, c.sign_in_risk.get(sign_in_risk, 0)),
+        (Condition.USER_RISK, c.user_risk.get(ctx.user_risk, 0)),
+        (
+            Condition.SERVICE_PRINCIPAL_RISK,
+            c.service_principal_risk.get(ctx.service_principal_risk, 0),
+        ),
+        (Condition.INSIDER_RISK, c.insider_risk.get(ctx.insider_risk, 0)),
+        (Condition.AUTHENTICATION_FLOW, c.flows.get(ctx.flow, 0)),
+    ]
+
+
+def _user_mask(ctx: SignInContext, c: CompiledPolicySet) -> int:
+    include = c.all_users | c.users.get(ctx.user_id, 0)
+    exclude = c.excluded_users.get(ctx.user_id, 0)
+    for group in ctx.group_ids & c.group_keys:
+        include |= c.groups.get(group, 0)
+        exclude |= c.excluded_groups.get(group, 0)
+    for role in ctx.role_ids & c.role_keys:
+        include |= c.roles.get(role, 0)
+        exclude |= c.excluded_roles.get(role, 0)
+    if ctx.guest:
+        include |= c.any_guest
+        exclude |= c.excluded_any_guest
+        for rule in c.guest_rules:
+            bit = 1 << rule.bit
+            if rule.include is not None and _guest_matches(rule.include, ctx, unknown=True):
+                include |= bit
+            if rule.exclude is not None and _guest_matches(rule.exclude, ctx, unknown=False):
+                exclude |= bit
+    return include & ~exclude
+
+
+def _guest_matches(rule: GuestsOrExternalUsers, ctx: SignInContext, *, unknown: bool) -> bool:
+    """Whether a guest matches a guestsOrExternalUsers rule.
+
+    What the gateway did not say (guest type, home tenant) counts as matching an include
+    and not matching an exclude, so that doubt makes policies apply rather than not.
+    """
+    type_ok = rule.types and (ctx.guest_type in rule.types if ctx.guest_type else unknown)
+    if rule.tenants is None:
+        tenant_ok = True
+    elif ctx.home_tenant_id:
+        tenant_ok = ctx.home_tenant_id in rule.tenants
+    else:
+        tenant_ok = unknown
+    return bool(type_ok and tenant_ok)
+
+
+def _location_mask(ctx: SignInContext, c: CompiledPolicySet) -> int:
+    include = exclude = 0
+    if ctx.ip_value is not None:
+        table = c.ipv4 if ctx.ip_version == 4 else c.ipv6
+        include, exclude = table.lookup(ctx.ip_value)
+    country_include, country_exclude = c.countries.get(ctx.country, (0, 0))
+    include |= country_include
+    exclude |= country_exclude
+    if ctx.compliant_network:
+        include |= c.compliant_network[0]
+        exclude |= c.compliant_network[1]
+    return c.location_unconfigured | ((c.location_all | include) & ~exclude)
+
+
+def device_matches(cp: CompiledPolicy, ctx: SignInContext) -> bool:
+    """Whether the device condition of `cp` keeps the policy in scope for this device."""
+    if cp.exclude_compliant and ctx.compliant:
+        return False
+    if cp.exclude_domain_joined and ctx.trust_type == "ServerAD":
+        return False
+    if cp.device_filter is not None:
+        matched = cp.device_filter.matches(ctx.device_properties)
+        return matched if cp.device_filter_mode == "include" else not matched
+    return True
+
+
+def reasons(
+    cp: CompiledPolicy, ctx: SignInContext, masks: list[tuple[str, int]]
+) -> tuple[str, ...]:
+    """The What-If names of every condition of `cp` that the sign-in does not match."""
+    bit = 1 << cp.bit
+    out: list[str] = []
+    for name, mask in masks:
+        if not mask & bit:
+            out.append(cp.target_reason if name == "target" else name)
+    if (cp.device_filter is not None or cp.exclude_compliant or cp.exclude_domain_joined) and (
+        not device_matches(cp, ctx)
+    ):
+        out.insert(_device_reason_index(out), Condition.DEVICES)
+    return tuple(out)
+
+
+_BEFORE_DEVICES = {
+    Condition.USERS,
+    Condition.WORKLOAD_IDENTITIES,
+    Condition.APPLICATION,
+    Condition.USER_ACTIONS,
+    Condition.AUTHENTICATION_CONTEXT,
+    Condition.DEVICE_PLATFORM,
+}
+
+
+def _device_reason_index(out: list[str]) -> int:
+    """Where `devices` goes in What-If order: after devicePlatform, before clientApps."""
+    return sum(1 for name in out if name in _BEFORE_DEVICES)
+
+
+def _policies(compiled: CompiledPolicySet, mask: int) -> Iterator[CompiledPolicy]:
+    policies = compiled.policies
+    while mask:
+        low = mask & -mask
+        yield policies[low.bit_length() - 1]
+        mask ^= low

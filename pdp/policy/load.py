@@ -1,0 +1,234 @@
+"""Load a whole policy set: sources -> parsed documents -> cross-checked `PolicySet`.
+
+Besides policies this parses named locations, authentication strengths and pdp's own
+config document, then checks what spans documents: unique ids, and references from
+policies to named locations and strengths. Any error refuses the whole set
+(`PolicySetError`); the caller keeps serving the set it had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from netaddr import AddrFormatError, IPNetwork
+
+from pdp.policy import vocabulary as v
+from pdp.policy.diagnostics import Diagnostic, PolicySetError, Severity
+from pdp.policy.model import (
+    ALL,
+    ALL_TRUSTED,
+    NONE,
+    AuthenticationStrength,
+    NamedLocation,
+    Policy,
+    PolicySet,
+)
+from pdp.policy.parse_policy import parse_policy
+from pdp.policy.reader import Reader
+from pdp.policy.source import DocumentKind, SourceDocument, load_sources
+
+
+def load_policy_set(root: Path) -> tuple[PolicySet, list[Diagnostic]]:
+    """Load and check every document under `root`; raise PolicySetError on any error."""
+    sources = load_sources(root)
+    diagnostics = list(sources.diagnostics)
+    policies: list[Policy] = []
+    origins: dict[str, SourceDocument] = {}
+    locations: dict[str, NamedLocation] = {}
+    strengths: dict[str, AuthenticationStrength] = dict(v.BUILT_IN_STRENGTHS)
+    inline_strengths: dict[str, AuthenticationStrength] = {}
+    groups: dict[str, frozenset[str]] = dict(v.DEFAULT_APPLICATION_GROUPS)
+    seen: dict[str, str] = {}
+    for doc in sources.documents:
+        reader = Reader(doc.file, doc.label, diagnostics)
+        where = doc.file if doc.path == "$" else f"{doc.file}{doc.path[1:]}"
+        if doc.kind is DocumentKind.POLICY:
+            policy = parse_policy(doc.data, _at(reader, doc), where, where, inline_strengths)
+            if policy is not None:
+                _unique(policy.id, where, seen, reader)
+                policies.append(policy)
+                origins[policy.id] = doc
+        elif doc.kind is DocumentKind.AUTHENTICATION_STRENGTH:
+            strength = _strength(doc.data, _at(reader, doc))
+            if strength is not None:
+                _unique(strength.id, where, seen, reader)
+                strengths[strength.id] = strength
+        elif doc.kind is DocumentKind.PDP_CONFIG:
+            groups.update(_config(doc.data, _at(reader, doc)))
+        else:
+            location = _location(doc, _at(reader, doc))
+            if location is not None:
+                _unique(location.id, where, seen, reader)
+                locations[location.id] = location
+    for strength_id, strength in inline_strengths.items():
+        strengths.setdefault(strength_id, strength)
+    _check_references(policies, origins, locations, strengths, groups, diagnostics)
+    if any(d.severity is Severity.ERROR for d in diagnostics):
+        raise PolicySetError(diagnostics)
+    policy_set = PolicySet(
+        policies=tuple(policies),
+        locations=locations,
+        strengths=strengths,
+        application_groups=groups,
+        version=sources.digest[:16],
+    )
+    return policy_set, diagnostics
+
+
+class _At(Reader):
+    """A reader whose paths are prefixed with the document's path inside its file."""
+
+    def __init__(self, base: Reader, prefix: str) -> None:
+        super().__init__(base.file, base.label, base.diagnostics)
+        self.prefix = prefix
+
+    def error(self, path: str, message: str) -> None:
+        super().error(self.prefix + path[1:], message)
+
+    def warn(self, path: str, message: str) -> None:
+        super().warn(self.prefix + path[1:], message)
+
+
+def _at(reader: Reader, doc: SourceDocument) -> Reader:
+    return _At(reader, doc.path)
+
+
+def _unique(object_id: str, where: str, seen: dict[str, str], reader: Reader) -> None:
+    first = seen.setdefault(object_id, where)
+    if first != where:
+        reader.error("$.id", f"duplicate id {object_id!r}: also defined in {first}")
+
+
+def _location(doc: SourceDocument, r: Reader) -> NamedLocation | None:
+    data = doc.data
+    location_id = (r.string(data, "id", "$") or "").lower()
+    name = r.string(data, "displayName", "$") or location_id
+    if not location_id:
+        r.error("$.id", "a named location needs an id: policies refer to it by id")
+        return None
+    if doc.kind is DocumentKind.IP_NAMED_LOCATION:
+        ranges: list[IPNetwork] = []
+        raw_ranges = data.get("ipRanges")
+        if not isinstance(raw_ranges, list) or not raw_ranges:
+            r.error("$.ipRanges", "an IP named location needs a non-empty list of ipRanges")
+            return None
+        for i, item in enumerate(raw_ranges):
+            cidr = item.get("cidrAddress") if isinstance(item, dict) else None
+            try:
+                if not isinstance(cidr, str):
+                    raise AddrFormatError("missing")
+                ranges.append(IPNetwork(cidr.strip()))
+            except (AddrFormatError, ValueError, TypeError):
+                r.error(f"$.ipRanges[{i}].cidrAddress", f"not an IPv4 or IPv6 CIDR: {cidr!r}")
+        return NamedLocation(
+            id=location_id,
+            display_name=name,
+            kind="ip",
+            ip_ranges=tuple(ranges),
+            is_trusted=r.boolean(data, "isTrusted", "$", False),
+        )
+    if doc.kind is DocumentKind.COUNTRY_NAMED_LOCATION:
+        countries = r.strings(data, "countriesAndRegions", "$")
+        for i, code in enumerate(countries):
+            if len(code) != 2 or not code.isalpha():
+                r.error(f"$.countriesAndRegions[{i}]", f"not an ISO 3166 alpha-2 code: {code!r}")
+        method = r.string(data, "countryLookupMethod", "$") or "clientIpAddress"
+        if method.lower() == "authenticatorappgps":
+            r.warn(
+                "$.countryLookupMethod",
+                "GPS lookup is not available to pdp: the country of the client IP is used",
+            )
+        return NamedLocation(
+            id=location_id,
+            display_name=name,
+            kind="country",
+            countries=frozenset(c.upper() for c in countries),
+            include_unknown_countries=r.boolean(
+                data, "includeUnknownCountriesAndRegions", "$", False
+            ),
+        )
+    return NamedLocation(
+        id=location_id,
+        display_name=name,
+        kind="compliantNetwork",
+        is_trusted=r.boolean(data, "isTrusted", "$", True),
+    )
+
+
+def _strength(data: Mapping[str, Any], r: Reader) -> AuthenticationStrength | None:
+    strength_id = (r.string(data, "id", "$") or "").lower()
+    if not strength_id:
+        r.error("$.id", "an authentication strength needs an id: policies refer to it by id")
+        return None
+    combinations: list[frozenset[str]] = []
+    for i, combination in enumerate(r.strings(data, "allowedCombinations", "$")):
+        methods = frozenset(m.strip() for m in combination.split(","))
+        unknown = sorted(m for m in methods if m.lower() not in v.AUTHENTICATION_METHOD_MODES)
+        if unknown:
+            r.warn(f"$.allowedCombinations[{i}]", f"unknown authentication methods {unknown}")
+        combinations.append(methods)
+    if not combinations:
+        r.error("$.allowedCombinations", "an authentication strength needs allowedCombinations")
+    return AuthenticationStrength(
+        id=strength_id,
+        display_name=r.string(data, "displayName", "$") or strength_id,
+        combinations=tuple(combinations),
+    )
+
+
+def _config(data: Mapping[str, Any], r: Reader) -> dict[str, frozenset[str]]:
+    """Pdp's own config document: `{"pdp": {"applicationGroups": {name: [app ids]}}}`."""
+    section = r.obj(data.get("pdp"), "$.pdp") or {}
+    for key in section:
+        if key != "applicationGroups":
+            r.error(f"$.pdp.{key}", "unknown pdp config key (known: applicationGroups)")
+    groups_obj = r.obj(section.get("applicationGroups"), "$.pdp.applicationGroups") or {}
+    groups: dict[str, frozenset[str]] = {}
+    for name in groups_obj:
+        ids = r.ids(groups_obj, name, "$.pdp.applicationGroups")
+        if not ids:
+            r.error(f"$.pdp.applicationGroups.{name}", "an application group needs app ids")
+        groups[name] = ids
+    return groups
+
+
+def _check_references(  # noqa: PLR0917 - private, one call site
+    policies: list[Policy],
+    origins: dict[str, SourceDocument],
+    locations: dict[str, NamedLocation],
+    strengths: dict[str, AuthenticationStrength],
+    groups: dict[str, frozenset[str]],
+    diagnostics: list[Diagnostic],
+) -> None:
+    """Warn about references that resolve to nothing: they match nothing (fail closed)."""
+
+    def warn(policy: Policy, message: str) -> None:
+        doc = origins[policy.id]
+        diagnostics.append(Diagnostic(Severity.WARNING, doc.file, doc.path, message, doc.label))
+
+    group_names = {g.lower() for g in groups}
+    for policy in policies:
+        cond = policy.conditions
+        for location_id in sorted(cond.locations.include | cond.locations.exclude):
+            if location_id not in (ALL, ALL_TRUSTED) and location_id not in locations:
+                warn(policy, f"named location {location_id!r} is not defined: it contains no IP")
+        apps = cond.applications.include_applications | cond.applications.exclude_applications
+        for app in sorted(apps):
+            if not _looks_like_app_id(app) and app not in (ALL, NONE) and app not in group_names:
+                warn(policy, f"application {app!r} is neither an app id nor a known group")
+        for control in policy.grant.controls if policy.grant else ():
+            if control.startswith("authenticationStrength:"):
+                strength_id = control.split(":", 1)[1]
+                if strength_id not in strengths:
+                    warn(
+                        policy,
+                        f"authentication strength {strength_id!r} is not defined: "
+                        "no sign-in can meet it",
+                    )
+
+
+def _looks_like_app_id(value: str) -> bool:
+    parts = value.split("-")
+    return len(parts) == 5 and all(p and all(c in "0123456789abcdef" for c in p) for p in parts)

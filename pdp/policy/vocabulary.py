@@ -1,0 +1,160 @@
+"""The Graph vocabulary pdp knows: enum members, special values and built-in objects.
+
+Each closed set maps the lower-cased spelling to the canonical Graph spelling, so that
+`All`, `all` and `ALL` read the same (real exports mix case). Built-in authentication
+strengths and the default application groups are data here, not code, because Microsoft
+updates them (they can be overridden by the policy set itself).
+"""
+
+from __future__ import annotations
+
+from pdp.policy.model import AuthenticationStrength
+
+
+def _canon(*values: str) -> dict[str, str]:
+    return {v.lower(): v for v in values}
+
+
+STATES = _canon("enabled", "disabled", "enabledForReportingButNotEnforced")
+PLATFORMS = _canon("android", "iOS", "windows", "windowsPhone", "macOS", "linux", "all")
+CLIENT_APP_TYPES = _canon(
+    "all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "other"
+)
+# Deprecated spellings still found in old exports, and what they mean now.
+CLIENT_APP_TYPE_ALIASES = {
+    "easunsupported": ("exchangeActiveSync",),
+    "eassupported": ("exchangeActiveSync",),
+    "modern": ("browser", "mobileAppsAndDesktopClients"),
+}
+RISK_LEVELS = _canon("low", "medium", "high", "none", "hidden")
+INSIDER_RISK_LEVELS = _canon("minor", "moderate", "elevated")
+TRANSFER_METHODS = _canon("deviceCodeFlow", "authenticationTransfer")
+GUEST_TYPES = _canon(
+    "internalGuest",
+    "b2bCollaborationGuest",
+    "b2bCollaborationMember",
+    "b2bDirectConnectUser",
+    "otherExternalUser",
+    "serviceProvider",
+)
+USER_ACTIONS = _canon("urn:user:registersecurityinfo", "urn:user:registerdevice")
+GRANT_OPERATORS = _canon("AND", "OR")
+# Built-in grant controls in Graph's prompting order (phase 2 of CA evaluation); block first.
+BUILT_IN_CONTROLS = _canon(
+    "block",
+    "mfa",
+    "compliantDevice",
+    "domainJoinedDevice",
+    "approvedApplication",
+    "compliantApplication",
+    "passwordChange",
+    "riskRemediation",
+)
+PERSISTENT_BROWSER_MODES = _canon("always", "never")
+SIGN_IN_FREQUENCY_UNITS = {"hours": 3600, "days": 86400}
+CLOUD_APP_SECURITY_TYPES = _canon("mcasConfigured", "monitorOnly", "blockDownloads")
+CAE_MODES = _canon("strictEnforcement", "strictLocation", "disabled")
+DEVICE_STATES = _canon("All", "Compliant", "DomainJoined")
+AUTHENTICATION_METHOD_MODES = _canon(
+    "password",
+    "voice",
+    "hardwareOath",
+    "softwareOath",
+    "sms",
+    "fido2",
+    "windowsHelloForBusiness",
+    "microsoftAuthenticatorPush",
+    "deviceBasedPush",
+    "temporaryAccessPassOneTime",
+    "temporaryAccessPassMultiUse",
+    "email",
+    "x509CertificateSingleFactor",
+    "x509CertificateMultiFactor",
+    "federatedSingleFactor",
+    "federatedMultiFactor",
+    "qrCodePin",
+    "passkeyDeviceBound",
+    "passkeyDeviceBoundAuthenticator",
+    "passkeyDeviceBoundWindowsHello",
+)
+
+MFA_STRENGTH_ID = "00000000-0000-0000-0000-000000000002"
+PASSWORDLESS_MFA_STRENGTH_ID = "00000000-0000-0000-0000-000000000003"
+PHISHING_RESISTANT_MFA_STRENGTH_ID = "00000000-0000-0000-0000-000000000004"
+
+
+def _strength(id_: str, name: str, *combinations: str) -> AuthenticationStrength:
+    return AuthenticationStrength(
+        id=id_,
+        display_name=name,
+        combinations=tuple(frozenset(c.split(",")) for c in combinations),
+    )
+
+
+# Graph GET /policies/authenticationStrengthPolicies, policyType builtIn.
+BUILT_IN_STRENGTHS: dict[str, AuthenticationStrength] = {
+    s.id: s
+    for s in (
+        _strength(
+            MFA_STRENGTH_ID,
+            "Multifactor authentication",
+            "windowsHelloForBusiness",
+            "fido2",
+            "x509CertificateMultiFactor",
+            "deviceBasedPush",
+            "temporaryAccessPassOneTime",
+            "temporaryAccessPassMultiUse",
+            "password,microsoftAuthenticatorPush",
+            "password,softwareOath",
+            "password,hardwareOath",
+            "password,x509CertificateSingleFactor",
+            "password,x509CertificateMultiFactor",
+            "password,sms",
+            "password,voice",
+            "federatedMultiFactor",
+            "microsoftAuthenticatorPush,federatedSingleFactor",
+            "softwareOath,federatedSingleFactor",
+            "hardwareOath,federatedSingleFactor",
+            "sms,federatedSingleFactor",
+            "voice,federatedSingleFactor",
+        ),
+        _strength(
+            PASSWORDLESS_MFA_STRENGTH_ID,
+            "Passwordless MFA",
+            "windowsHelloForBusiness",
+            "fido2",
+            "x509CertificateMultiFactor",
+            "deviceBasedPush",
+        ),
+        _strength(
+            PHISHING_RESISTANT_MFA_STRENGTH_ID,
+            "Phishing-resistant MFA",
+            "windowsHelloForBusiness",
+            "fido2",
+            "x509CertificateMultiFactor",
+        ),
+    )
+}
+
+# Application groups Graph accepts in includeApplications / excludeApplications. Their
+# membership is Microsoft's and changes; these defaults hold the well-known first-party app
+# ids and can be replaced or extended in a pdp config document (`pdp.applicationGroups`).
+DEFAULT_APPLICATION_GROUPS: dict[str, frozenset[str]] = {
+    "Office365": frozenset(
+        {
+            "00000002-0000-0ff1-ce00-000000000000",  # Office 365 Exchange Online
+            "00000003-0000-0ff1-ce00-000000000000",  # Office 365 SharePoint Online
+            "00000004-0000-0ff1-ce00-000000000000",  # Skype for Business Online
+            "cc15fd57-2c6c-4117-a88c-83b1d56b4bbe",  # Microsoft Teams Services
+            "1fec8e78-bce4-4aaf-ab1b-5451cc387264",  # Microsoft Teams (client)
+            "4345a7b9-9a63-4910-a426-35363201d503",  # Office 365 portal (office.com)
+            "00000006-0000-0ff1-ce00-000000000000",  # Microsoft Office 365 Portal
+        }
+    ),
+    "MicrosoftAdminPortals": frozenset(
+        {
+            "c44b4083-3bb0-49c1-b47d-974e53cbdf3c",  # Azure portal
+            "00000006-0000-0ff1-ce00-000000000000",  # Microsoft 365 admin center
+        }
+    ),
+}

@@ -1,0 +1,1 @@
+"""Risk signals pdp adds to a sign-in: geo-IP, impossible travel, per-user history."""
