@@ -100,11 +100,10 @@ def _user_mask(ctx: SignInContext, c: CompiledPolicySet) -> int:
         include |= c.any_guest
         exclude |= c.excluded_any_guest
         for rule in c.guest_rules:
-            bit = 1 << rule.bit
             if rule.include is not None and _guest_matches(rule.include, ctx, unknown=True):
-                include |= bit
+                include |= rule.mask
             if rule.exclude is not None and _guest_matches(rule.exclude, ctx, unknown=False):
-                exclude |= bit
+                exclude |= rule.mask
     return include & ~exclude
 
 

@@ -68,7 +68,7 @@ class CompiledPolicy:
 class _Guests:
     """A policy whose users condition depends on the guest type or home tenant."""
 
-    bit: int
+    mask: int  # the policy's bit, shifted into place
     include: GuestsOrExternalUsers | None
     exclude: GuestsOrExternalUsers | None
 

@@ -44,23 +44,23 @@ def load_policy_set(root: Path) -> tuple[PolicySet, list[Diagnostic]]:
     for doc in sources.documents:
         reader = Reader(doc.file, doc.label, diagnostics)
         where = doc.file if doc.path == "$" else f"{doc.file}{doc.path[1:]}"
+        raw_id = doc.data.get("id")
+        if isinstance(raw_id, str) and raw_id.strip():
+            _unique(raw_id.strip().lower(), where, seen, _at(reader, doc))
         if doc.kind is DocumentKind.POLICY:
             policy = parse_policy(doc.data, _at(reader, doc), where, where, inline_strengths)
             if policy is not None:
-                _unique(policy.id, where, seen, reader)
                 policies.append(policy)
                 origins[policy.id] = doc
         elif doc.kind is DocumentKind.AUTHENTICATION_STRENGTH:
             strength = _strength(doc.data, _at(reader, doc))
             if strength is not None:
-                _unique(strength.id, where, seen, reader)
                 strengths[strength.id] = strength
         elif doc.kind is DocumentKind.PDP_CONFIG:
             groups.update(_config(doc.data, _at(reader, doc)))
         else:
             location = _location(doc, _at(reader, doc))
             if location is not None:
-                _unique(location.id, where, seen, reader)
                 locations[location.id] = location
     for strength_id, strength in inline_strengths.items():
         strengths.setdefault(strength_id, strength)

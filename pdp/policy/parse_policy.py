@@ -97,8 +97,9 @@ def parse_policy(
     raw_conditions = reader.obj(data.get("conditions"), f"{path}.conditions")
     if raw_conditions is None:
         reader.error(f"{path}.conditions", "missing: every policy needs conditions")
-        raw_conditions = {}
-    conditions = _conditions(raw_conditions, reader, f"{path}.conditions")
+        conditions = Conditions()
+    else:
+        conditions = _conditions(raw_conditions, reader, f"{path}.conditions")
     grant = _grant(data.get("grantControls"), reader, f"{path}.grantControls", inline_strengths)
     session = _session(data.get("sessionControls"), reader, f"{path}.sessionControls")
     if grant is None and not session.names():

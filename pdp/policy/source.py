@@ -319,6 +319,10 @@ def _unwrap(
             yield SourceDocument(kind, rel, path, item, label)
 
 
+# Top-level fields only a conditionalAccessPolicy has.
+_POLICY_ONLY_KEYS = ("grantControls", "sessionControls", "state")
+
+
 def _kind(doc: dict[str, Any]) -> tuple[DocumentKind | None, str]:
     """Tell the kind by ``@odata.type``, else by shape; else None and what was found."""
     odata_type = doc.get("@odata.type")
@@ -328,6 +332,8 @@ def _kind(doc: dict[str, Any]) -> tuple[DocumentKind | None, str]:
         return kind, "" if kind else f"; found @odata.type {json.dumps(odata_type, default=str)}"
     if isinstance(doc.get("conditions"), dict):
         return DocumentKind.POLICY, ""
+    if any(key in doc for key in _POLICY_ONLY_KEYS):
+        return DocumentKind.POLICY, ""  # a policy with its conditions missing: parse says so
     for key, kind in _BY_SHAPE:
         if key in doc:
             return kind, ""
