@@ -6,7 +6,7 @@ Conditional Access policies. Names follow Microsoft Graph (conditionalAccessPoli
 appliedConditionalAccessPolicy, What-If analysis reasons) so that policies, requests and
 sign-in log records speak one vocabulary.
 
-Regenerate the Python stubs after any change: `python -m pdp.tools.gen_proto`
+Regenerate the Python stubs after any change: `python scripts/gen_proto.py`
 (see README, "Generated code").
 """
 
@@ -352,11 +352,18 @@ class Subject(_message.Message):
     ROLE_IDS_FIELD_NUMBER: _builtins.int
     GUEST_FIELD_NUMBER: _builtins.int
     SERVICE_PRINCIPAL_ID_FIELD_NUMBER: _builtins.int
+    GUEST_TYPE_FIELD_NUMBER: _builtins.int
+    HOME_TENANT_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     guest: _builtins.bool
     """guest or external user"""
     service_principal_id: _builtins.str
     """set for a workload-identity sign-in; then no user fields"""
+    guest_type: _builtins.str
+    """For a guest: its guestOrExternalUserTypes member (b2bCollaborationGuest, ...) and home
+    tenant id; empty when not known (then a policy's guest rule includes, never excludes).
+    """
+    home_tenant_id: _builtins.str
     @_builtins.property
     def group_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """transitive memberships"""
@@ -373,10 +380,12 @@ class Subject(_message.Message):
         role_ids: _abc.Iterable[_builtins.str] | None = ...,
         guest: _builtins.bool = ...,
         service_principal_id: _builtins.str = ...,
+        guest_type: _builtins.str = ...,
+        home_tenant_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_ids", b"group_ids", "guest", b"guest", "role_ids", b"role_ids", "service_principal_id", b"service_principal_id", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_ids", b"group_ids", "guest", b"guest", "guest_type", b"guest_type", "home_tenant_id", b"home_tenant_id", "role_ids", b"role_ids", "service_principal_id", b"service_principal_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -419,8 +428,11 @@ class Network(_message.Message):
 
     IP_ADDRESS_FIELD_NUMBER: _builtins.int
     GEO_FIELD_NUMBER: _builtins.int
+    COMPLIANT_NETWORK_FIELD_NUMBER: _builtins.int
     ip_address: _builtins.str
     """IPv4 or IPv6 text"""
+    compliant_network: _builtins.bool
+    """came through the tenant's compliant network (Global Secure Access)"""
     @_builtins.property
     def geo(self) -> Global___Geo:
         """optional: supplied by the gateway when it knows it"""
@@ -430,10 +442,11 @@ class Network(_message.Message):
         *,
         ip_address: _builtins.str = ...,
         geo: Global___Geo | None = ...,
+        compliant_network: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["geo", b"geo"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["geo", b"geo", "ip_address", b"ip_address"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compliant_network", b"compliant_network", "geo", b"geo", "ip_address", b"ip_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -6,7 +6,7 @@ Conditional Access policies. Names follow Microsoft Graph (conditionalAccessPoli
 appliedConditionalAccessPolicy, What-If analysis reasons) so that policies, requests and
 sign-in log records speak one vocabulary.
 
-Regenerate the Python stubs after any change: `python -m pdp.tools.gen_proto`
+Regenerate the Python stubs after any change: `python scripts/gen_proto.py`
 (see README, "Generated code").
 """
 

@@ -1,0 +1,188 @@
+"""The `pdp` command line: serve the gRPC API, evaluate one request, validate a policy set.
+
+    pdp serve --policies PATH [--listen HOST:PORT] [--log-format json|console]
+    pdp evaluate --policies PATH --request FILE|- [--explain] [--time RFC3339]
+    pdp validate --policies PATH [--quiet]
+
+`PDP_POLICIES` and `PDP_LISTEN` supply defaults for `--policies` and `--listen`. `evaluate`
+goes through the same `Decider` as the server, so its JSON output is what the server would
+answer. Exit codes: 0 success, 1 invalid policies (or the server could not start),
+2 a bad command line or request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from pdp.decide import Decider
+from pdp.observability.logging import configure_logging
+from pdp.policy.compile import compile_policy_set
+from pdp.policy.diagnostics import Diagnostic, PolicySetError, Severity
+from pdp.policy.load import load_policy_set
+from pdp.policy.source import DocumentKind, load_sources
+from pdp.policy_store import PolicyStore
+from pdp.server.app import serve
+from pdp.server.errors import InvalidRequest
+from pdp.v1 import pdp_pb2 as pb
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+EXIT_OK, EXIT_POLICIES, EXIT_USAGE = 0, 1, 2
+_LOCATION_KINDS = frozenset(
+    {
+        DocumentKind.IP_NAMED_LOCATION,
+        DocumentKind.COUNTRY_NAMED_LOCATION,
+        DocumentKind.COMPLIANT_NETWORK_NAMED_LOCATION,
+    }
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `pdp` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.command
+    return command(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pdp", description="Policy decision point for Conditional Access policies."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    policies_default = os.environ.get("PDP_POLICIES")
+    policies_help = "policy file or folder (default: $PDP_POLICIES)"
+
+    def add_policies(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--policies",
+            type=Path,
+            default=policies_default,
+            required=policies_default is None,
+            help=policies_help,
+        )
+
+    serve_cmd = commands.add_parser("serve", help="serve the gRPC decision API")
+    add_policies(serve_cmd)
+    serve_cmd.add_argument(
+        "--listen",
+        type=_listen_address,
+        default=os.environ.get("PDP_LISTEN", DEFAULT_LISTEN),
+        help=f"HOST:PORT to listen on, port 0 picks a free one (default: $PDP_LISTEN or "
+        f"{DEFAULT_LISTEN})",
+    )
+    serve_cmd.add_argument(
+        "--log-format", choices=("json", "console"), default="json", help="log record format"
+    )
+    serve_cmd.set_defaults(command=_serve)
+
+    evaluate_cmd = commands.add_parser("evaluate", help="decide one request (proto3 JSON)")
+    add_policies(evaluate_cmd)
+    evaluate_cmd.add_argument(
+        "--request", required=True, help="EvaluateRequest as proto3 JSON: a file, or - for stdin"
+    )
+    evaluate_cmd.add_argument(
+        "--explain", action="store_true", help="also report why each policy did not apply"
+    )
+    evaluate_cmd.add_argument(
+        "--time",
+        type=_rfc3339,
+        help="the clock (RFC 3339) for a request without a time (default: now)",
+    )
+    evaluate_cmd.set_defaults(command=_evaluate)
+
+    validate_cmd = commands.add_parser("validate", help="check a policy set, print diagnostics")
+    add_policies(validate_cmd)
+    validate_cmd.add_argument("--quiet", action="store_true", help="print errors only")
+    validate_cmd.set_defaults(command=_validate)
+    return parser
+
+
+def _listen_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not (sep and host and port.isdigit() and int(port) <= 65535):
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
+def _rfc3339(value: str) -> float:
+    stamp = Timestamp()
+    try:
+        stamp.FromJsonString(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {value!r} ({exc})") from None
+    return stamp.seconds + stamp.nanos / 1e9
+
+
+def _serve(args: argparse.Namespace) -> int:
+    configure_logging(json=args.log_format == "json")
+    try:
+        asyncio.run(serve(args.policies, args.listen))
+    except PolicySetError as exc:
+        _print_diagnostics(exc.diagnostics, sys.stderr)
+        print(
+            f"pdp serve: refusing to start: {args.policies} is not a valid policy set",
+            file=sys.stderr,
+        )
+        return EXIT_POLICIES
+    except OSError as exc:
+        print(f"pdp serve: {exc}", file=sys.stderr)
+        return EXIT_POLICIES
+    return EXIT_OK
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    request = pb.EvaluateRequest()
+    try:
+        text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text("utf-8")
+        json_format.Parse(text, request)  # unknown fields are errors
+    except (OSError, UnicodeDecodeError, json_format.ParseError) as exc:
+        print(f"pdp evaluate: {args.request}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.explain:
+        request.explain = True
+    store = PolicyStore()
+    try:
+        store.load(args.policies)
+    except PolicySetError as exc:
+        _print_diagnostics(exc.diagnostics, sys.stderr)
+        return EXIT_POLICIES
+    now = time.time() if args.time is None else args.time
+    try:
+        response = Decider(store).decide(request, now)
+    except InvalidRequest as exc:
+        print(f"pdp evaluate: {args.request}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json_format.MessageToJson(response, preserving_proto_field_name=False, indent=2))
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        policy_set, diagnostics = load_policy_set(args.policies)
+        compile_policy_set(policy_set)  # what `serve` would do next
+    except PolicySetError as exc:
+        diagnostics = exc.diagnostics
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    shown = [d for d in diagnostics if d.severity is Severity.ERROR] if args.quiet else diagnostics
+    _print_diagnostics(shown, sys.stdout)
+    # Counted from the documents found, so that a refused set is summarised too.
+    kinds = [doc.kind for doc in load_sources(args.policies).documents]
+    policies = kinds.count(DocumentKind.POLICY)
+    locations = sum(kind in _LOCATION_KINDS for kind in kinds)
+    print(f"{policies} policies, {locations} named locations, {errors} errors, {warnings} warnings")
+    return EXIT_POLICIES if errors else EXIT_OK
+
+
+def _print_diagnostics(diagnostics: Sequence[Diagnostic], stream: TextIO) -> None:
+    for diagnostic in diagnostics:
+        print(diagnostic, file=stream)

@@ -1,0 +1,1 @@
+"""Observability: the structured log configuration (and, later, metrics), each set up once."""

@@ -1,0 +1,101 @@
+"""Decision -> EvaluateResponse: the engine's answer in the API's words.
+
+This module owns the mapping from the engine's values (`pdp.engine.decision`) to proto
+enums and messages. The tables are built once at import; an engine value missing from a
+table is a bug and raises KeyError (an INTERNAL error), never a silent UNSPECIFIED.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Final
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from pdp.engine.decision import Decision, PolicyOutcome, Result, Session, Verdict
+from pdp.policy.model import EVERY_TIME, PolicyState
+from pdp.v1 import pdp_pb2 as pb
+
+VERDICTS: Final[Mapping[Verdict, pb.Decision.ValueType]] = {
+    Verdict.ALLOW: pb.DECISION_ALLOW,
+    Verdict.CHALLENGE: pb.DECISION_CHALLENGE,
+    Verdict.DENY: pb.DECISION_DENY,
+}
+RESULTS: Final[Mapping[Result, pb.PolicyResult.ValueType]] = {
+    Result.SUCCESS: pb.POLICY_RESULT_SUCCESS,
+    Result.FAILURE: pb.POLICY_RESULT_FAILURE,
+    Result.NOT_APPLIED: pb.POLICY_RESULT_NOT_APPLIED,
+    Result.NOT_ENABLED: pb.POLICY_RESULT_NOT_ENABLED,
+    Result.REPORT_ONLY_SUCCESS: pb.POLICY_RESULT_REPORT_ONLY_SUCCESS,
+    Result.REPORT_ONLY_FAILURE: pb.POLICY_RESULT_REPORT_ONLY_FAILURE,
+    Result.REPORT_ONLY_NOT_APPLIED: pb.POLICY_RESULT_REPORT_ONLY_NOT_APPLIED,
+    Result.REPORT_ONLY_INTERRUPTED: pb.POLICY_RESULT_REPORT_ONLY_INTERRUPTED,
+}
+STATES: Final[Mapping[str, pb.PolicyState.ValueType]] = {
+    PolicyState.ENABLED: pb.POLICY_STATE_ENABLED,
+    PolicyState.DISABLED: pb.POLICY_STATE_DISABLED,
+    PolicyState.REPORT_ONLY: pb.POLICY_STATE_ENABLED_FOR_REPORTING_BUT_NOT_ENFORCED,
+}
+PERSISTENT_BROWSER: Final[Mapping[str, pb.PersistentBrowser.ValueType]] = {
+    "always": pb.PERSISTENT_BROWSER_ALWAYS,
+    "never": pb.PERSISTENT_BROWSER_NEVER,
+}
+_NO_SESSION: Final = Session()
+
+
+def to_response(decision: Decision, request_id: str, time: float) -> pb.EvaluateResponse:
+    """The EvaluateResponse for `decision`; `time` is the evaluation time that was used."""
+    response = pb.EvaluateResponse(
+        request_id=request_id,
+        policy_version=decision.policy_version,
+        decision=VERDICTS[decision.verdict],
+        requirements=[
+            pb.Requirement(any_of=r.any_of, policy_ids=r.policy_ids) for r in decision.requirements
+        ],
+        policies=[_policy(p) for p in decision.policies],
+        messages=decision.messages,
+        time=timestamp(time),
+    )
+    if decision.session != _NO_SESSION:
+        response.session.CopyFrom(_session(decision.session))
+    return response
+
+
+def timestamp(seconds: float) -> Timestamp:
+    """Epoch seconds as a Timestamp (nanoseconds rounded)."""
+    whole = math.floor(seconds)
+    nanos = round((seconds - whole) * 1e9)
+    if nanos >= 1_000_000_000:
+        whole, nanos = whole + 1, nanos - 1_000_000_000
+    return Timestamp(seconds=whole, nanos=nanos)
+
+
+def _policy(outcome: PolicyOutcome) -> pb.AppliedPolicy:
+    return pb.AppliedPolicy(
+        id=outcome.id,
+        display_name=outcome.display_name,
+        state=STATES[outcome.state],
+        result=RESULTS[outcome.result],
+        reasons=outcome.reasons,
+        grant_controls=outcome.grant_controls,
+        session_controls=outcome.session_controls,
+    )
+
+
+def _session(session: Session) -> pb.SessionControls:
+    out = pb.SessionControls(
+        application_enforced_restrictions=session.application_enforced_restrictions,
+        cloud_app_security=session.cloud_app_security or "",
+        continuous_access_evaluation=session.continuous_access_evaluation or "",
+        secure_sign_in_session=session.secure_sign_in_session,
+        disable_resilience_defaults=session.disable_resilience_defaults,
+    )
+    if session.persistent_browser is not None:
+        out.persistent_browser = PERSISTENT_BROWSER[session.persistent_browser]
+    if session.sign_in_frequency == EVERY_TIME:
+        out.sign_in_frequency.every_time = True
+    elif session.sign_in_frequency is not None:
+        out.sign_in_frequency.period.CopyFrom(Duration(seconds=session.sign_in_frequency))
+    return out
