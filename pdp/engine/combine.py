@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from pdp.context import LEGACY_CLIENT_APP_TYPES, SignInContext
 from pdp.engine.decision import (
@@ -78,13 +79,8 @@ class _Grants:
         return strength is not None and any(c <= methods for c in strength.combinations)
 
 
-def _reauthentication_due(policy: Policy, ctx: SignInContext, now: float) -> bool:
-    frequency = policy.session.sign_in_frequency
-    if frequency is None or ctx.authenticated_at is None:
-        return False  # no sign-in frequency, or the sign-in is interactive right now
-    elapsed = now - ctx.authenticated_at
-    limit = EVERY_TIME_TOLERANCE_S if frequency == EVERY_TIME else frequency
-    return elapsed > limit
+REAUTHENTICATION = ("reauthentication",)
+_MEMO_LIMIT = 65536  # memo entries per policy set before it is cleared (bounds memory)
 
 
 def combine(  # noqa: PLR0917 - the engine's one call site passes everything it knows
@@ -96,60 +92,67 @@ def combine(  # noqa: PLR0917 - the engine's one call site passes everything it 
     risk: Assessment,
     now: float,
 ) -> Decision:
-    """Decide from the applied policies; `not_applied` (with reasons) is only reported."""
-    grants = _Grants(ctx, compiled)
-    legacy = ctx.client_app_type in LEGACY_CLIENT_APP_TYPES
-    outcomes: dict[int, PolicyOutcome] = {}
-    unmet: dict[tuple[str, ...], list[str]] = {}
-    blocked = False
-    session = _SessionMerge()
+    """Decide from the policies that apply; `not_applied` (with reasons) is only reported."""
+    mask = 0
     for cp in applied:
-        policy = cp.policy
-        missing = [r for r in cp.requirements if not any(grants.met(c) for c in r)]
-        if _reauthentication_due(policy, ctx, now):
-            missing.append(("reauthentication",))
-        if cp.enforced:
-            result = Result.FAILURE if cp.block or missing else Result.SUCCESS
-            blocked = blocked or cp.block
-            for requirement in missing:
-                unmet.setdefault(requirement, []).append(policy.id)
-            session.add(policy)
-        elif cp.block or (legacy and missing):
-            result = Result.REPORT_ONLY_FAILURE
-        elif not missing:
-            result = Result.REPORT_ONLY_SUCCESS
-        elif all(compiled.requirement_is_interactive(r) for r in missing):
-            result = Result.REPORT_ONLY_INTERRUPTED
-        else:
-            result = Result.REPORT_ONLY_FAILURE
-        outcomes[cp.bit] = PolicyOutcome(
-            id=policy.id,
-            display_name=policy.display_name,
-            state=policy.state.value,
-            result=result,
-            grant_controls=cp.grant_controls,
-            session_controls=cp.session_controls,
-        )
-    for cp, reasons in not_applied:
-        policy = cp.policy
-        outcomes[cp.bit] = PolicyOutcome(
-            id=policy.id,
-            display_name=policy.display_name,
-            state=policy.state.value,
-            result=Result.NOT_APPLIED if cp.enforced else Result.REPORT_ONLY_NOT_APPLIED,
-            reasons=reasons,
-            grant_controls=cp.grant_controls,
-            session_controls=cp.session_controls,
-        )
-    policies = [outcomes[bit] for bit in sorted(outcomes)]
+        mask |= 1 << cp.bit
+    return combine_mask(compiled, ctx, mask, not_applied, sign_in_risk, risk, now)
+
+
+def combine_mask(  # noqa: PLR0917 - as combine
+    compiled: CompiledPolicySet,
+    ctx: SignInContext,
+    applicable: int,
+    not_applied: Iterable[tuple[CompiledPolicy, tuple[str, ...]]],
+    sign_in_risk: str,
+    risk: Assessment,
+    now: float,
+) -> Decision:
+    """`combine` for a bitmask of applied policies: the work is per distinct requirement.
+
+    Each distinct requirement (and each sign-in frequency) of the set carries the mask of
+    the policies that have it, so a request checks it once for all of them; per-policy
+    results are then read off three masks.
+    """
+    memo = compiled.memo
+    if len(memo) > _MEMO_LIMIT:
+        memo.clear()
+    legacy = ctx.client_app_type in LEGACY_CLIENT_APP_TYPES
+    enforced = compiled.enforced_mask
+    failed = hard_failed = applicable & compiled.block_mask
+    unmet: list[tuple[int, tuple[str, ...], int]] = []  # (order key, requirement, policies)
+    grants = _Grants(ctx, compiled)
+    for requirement, having, interactive, positions in compiled.requirement_index:
+        hit = having & applicable
+        if hit and not any(map(grants.met, requirement)):
+            failed |= hit
+            if legacy or not interactive:
+                hard_failed |= hit
+            if hit & enforced:
+                unmet.append((_order(hit & enforced, positions), requirement, hit & enforced))
+    if ctx.authenticated_at is not None and applicable & compiled.frequency_mask:
+        elapsed = now - ctx.authenticated_at
+        due = 0
+        for seconds, having in compiled.frequency_index:
+            limit = EVERY_TIME_TOLERANCE_S if seconds == EVERY_TIME else seconds
+            if elapsed > limit:
+                due |= having & applicable
+        if due:
+            failed |= due
+            if legacy:
+                hard_failed |= due
+            if due & enforced:
+                positions = compiled.reauthentication_positions
+                unmet.append((_order(due & enforced, positions), REAUTHENTICATION, due & enforced))
+    policies = _outcomes(compiled, applicable, failed, hard_failed)
     if ctx.explain:
-        policies += [
-            PolicyOutcome(p.id, p.display_name, p.state.value, Result.NOT_ENABLED)
-            for p in compiled.disabled
-        ]
-    requirements = tuple(Requirement(k, tuple(v)) for k, v in unmet.items())
+        policies = _explained(compiled, policies, not_applied)
+    unmet.sort(key=lambda item: item[0])
+    requirements = tuple(
+        Requirement(requirement, _ids(compiled, mask)) for _, requirement, mask in unmet
+    )
     messages: tuple[str, ...]
-    if blocked:
+    if applicable & enforced & compiled.block_mask:
         verdict, requirements, messages = Verdict.DENY, (), (BLOCK_MESSAGE,)
     elif not requirements:
         verdict, messages = Verdict.ALLOW, ()
@@ -165,13 +168,115 @@ def combine(  # noqa: PLR0917 - the engine's one call site passes everything it 
     return Decision(
         verdict=verdict,
         requirements=requirements,
-        session=session.result(),
-        policies=tuple(policies),
+        session=_session(compiled, applicable & enforced & compiled.session_mask),
+        policies=policies,
         messages=messages,
         policy_version=compiled.version,
         sign_in_risk=sign_in_risk,
         risk=risk,
     )
+
+
+def _order(mask: int, positions: dict[int, int]) -> int:
+    """Sort key of a requirement: its first policy, then its place in that policy's clause."""
+    first = (mask & -mask).bit_length() - 1
+    return first * 1024 + positions.get(first, 1023)
+
+
+def _ids(compiled: CompiledPolicySet, mask: int) -> tuple[str, ...]:
+    """The ids of the policies in `mask`, in set order; memoised by the mask."""
+    key = ("ids", mask)
+    ids: tuple[str, ...] | None = compiled.memo.get(key)
+    if ids is None:
+        policies = compiled.policies
+        out: list[str] = []
+        rest = mask
+        while rest:
+            low = rest & -rest
+            out.append(policies[low.bit_length() - 1].policy.id)
+            rest ^= low
+        ids = compiled.memo[key] = tuple(out)
+    return ids
+
+
+def _outcomes(
+    compiled: CompiledPolicySet, applicable: int, failed: int, hard_failed: int
+) -> tuple[PolicyOutcome, ...]:
+    """The outcome records of the applied policies, in set order; memoised by their masks."""
+    key = ("outcomes", applicable, failed, hard_failed)
+    cached: tuple[PolicyOutcome, ...] | None = compiled.memo.get(key)
+    if cached is not None:
+        return cached
+    out: list[PolicyOutcome] = []
+    enforced = compiled.enforced_mask
+    mask = applicable
+    while mask:
+        low = mask & -mask
+        mask ^= low
+        cp = compiled.policies[low.bit_length() - 1]
+        if low & enforced:
+            result = Result.FAILURE if low & failed else Result.SUCCESS
+        elif not low & failed:
+            result = Result.REPORT_ONLY_SUCCESS
+        elif low & hard_failed:
+            result = Result.REPORT_ONLY_FAILURE
+        else:
+            result = Result.REPORT_ONLY_INTERRUPTED
+        out.append(_outcome(compiled.memo, cp, result, ()))
+    compiled.memo[key] = result_tuple = tuple(out)
+    return result_tuple
+
+
+def _explained(
+    compiled: CompiledPolicySet,
+    applied: tuple[PolicyOutcome, ...],
+    not_applied: Iterable[tuple[CompiledPolicy, tuple[str, ...]]],
+) -> tuple[PolicyOutcome, ...]:
+    """Every policy of the set: applied, not applied (with reasons), then disabled."""
+    by_id = {o.id: o for o in applied}
+    for cp, reasons in not_applied:
+        result = Result.NOT_APPLIED if cp.enforced else Result.REPORT_ONLY_NOT_APPLIED
+        by_id[cp.policy.id] = _outcome(compiled.memo, cp, result, reasons)
+    ordered = [by_id[cp.policy.id] for cp in compiled.policies if cp.policy.id in by_id]
+    ordered += [
+        PolicyOutcome(p.id, p.display_name, p.state.value, Result.NOT_ENABLED)
+        for p in compiled.disabled
+    ]
+    return tuple(ordered)
+
+
+def _outcome(
+    memo: dict[Any, Any], cp: CompiledPolicy, result: Result, reasons: tuple[str, ...]
+) -> PolicyOutcome:
+    """The outcome record of a policy; built once per (policy, result, reasons) and reused."""
+    key = (cp.bit, result, reasons)
+    outcome: PolicyOutcome | None = memo.get(key)
+    if outcome is None:
+        policy = cp.policy
+        outcome = memo[key] = PolicyOutcome(
+            id=policy.id,
+            display_name=policy.display_name,
+            state=policy.state.value,
+            result=result,
+            reasons=reasons,
+            grant_controls=cp.grant_controls,
+            session_controls=cp.session_controls,
+        )
+    return outcome
+
+
+def _session(compiled: CompiledPolicySet, mask: int) -> Session:
+    """The merged session controls of the policies in `mask`; memoised by the mask."""
+    key = ("session", mask)
+    cached: Session | None = compiled.memo.get(key)
+    if cached is None:
+        merge = _SessionMerge()
+        while mask:
+            low = mask & -mask
+            mask ^= low
+            merge.add(compiled.policies[low.bit_length() - 1].policy)
+        cached = compiled.memo[key] = merge.result()
+    return cached
 
 
 class _SessionMerge:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pdp.context import SignInContext
-from pdp.engine.combine import combine
+from pdp.engine.combine import combine_mask
 from pdp.engine.decision import Decision
 from pdp.policy.compile import CompiledPolicy, CompiledPolicySet
+from pdp.policy.device_filter import DeviceFilter
 from pdp.policy.model import Condition, GuestsOrExternalUsers
 from pdp.risk.assessment import NO_RISK, Assessment, max_level
 
@@ -31,19 +32,21 @@ def evaluate(
     for _, mask in masks:
         applicable &= mask
     device_checked = applicable & compiled.device_mask
-    for cp in _policies(compiled, device_checked):
-        if not device_matches(cp, ctx):
-            applicable &= ~(1 << cp.bit)
+    if device_checked:
+        filter_results: dict[DeviceFilter, bool] = {}  # policies often share one rule
+        for cp in _policies(compiled, device_checked):
+            if not device_matches(cp, ctx, filter_results):
+                applicable &= ~(1 << cp.bit)
     not_applied: list[tuple[CompiledPolicy, tuple[str, ...]]] = []
     if ctx.explain:
         not_applied = [
             (cp, reasons(cp, ctx, masks))
             for cp in _policies(compiled, compiled.active_mask & ~applicable)
         ]
-    return combine(
+    return combine_mask(
         compiled,
         ctx,
-        _policies(compiled, applicable),
+        applicable,
         not_applied,
         sign_in_risk,
         risk,
@@ -137,14 +140,24 @@ def _location_mask(ctx: SignInContext, c: CompiledPolicySet) -> int:
     return c.location_unconfigured | ((c.location_all | include) & ~exclude)
 
 
-def device_matches(cp: CompiledPolicy, ctx: SignInContext) -> bool:
-    """Whether the device condition of `cp` keeps the policy in scope for this device."""
+def device_matches(
+    cp: CompiledPolicy, ctx: SignInContext, seen: dict[DeviceFilter, bool] | None = None
+) -> bool:
+    """Whether the device condition of `cp` keeps the policy in scope for this device.
+
+    `seen` remembers filter results within one request, for rules several policies share.
+    """
     if cp.exclude_compliant and ctx.compliant:
         return False
     if cp.exclude_domain_joined and ctx.trust_type == "ServerAD":
         return False
-    if cp.device_filter is not None:
-        matched = cp.device_filter.matches(ctx.device_properties)
+    device_filter = cp.device_filter
+    if device_filter is not None:
+        matched = None if seen is None else seen.get(device_filter)
+        if matched is None:
+            matched = device_filter.matches(ctx.device_properties)
+            if seen is not None:
+                seen[device_filter] = matched
         return matched if cp.device_filter_mode == "include" else not matched
     return True
 

@@ -15,6 +15,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from netaddr import IPNetwork
 
@@ -30,6 +31,7 @@ from pdp.policy.model import (
     ALL,
     ALL_TRUSTED,
     GUESTS_OR_EXTERNAL_USERS,
+    NONE,
     SERVICE_PRINCIPALS_IN_MY_TENANT,
     AuthenticationStrength,
     Condition,
@@ -140,11 +142,26 @@ class CompiledPolicySet:
     compliant_network: tuple[int, int] = (0, 0)
     # devices: policies whose device condition needs a per-request check
     device_mask: int = 0
-    # grant evaluation
+    # grant evaluation, by distinct requirement: (controls, policies having it, whether a
+    # user can meet it now, {policy bit: its position in that policy's clause})
+    block_mask: int = 0
+    requirement_index: tuple[tuple[tuple[str, ...], int, bool, dict[int, int]], ...] = ()
+    frequency_index: tuple[tuple[int, int], ...] = ()  # (seconds or EVERY_TIME, policies)
+    frequency_mask: int = 0
+    reauthentication_positions: dict[int, int] = field(default_factory=dict)
+    session_mask: int = 0  # policies with any session control
     strengths: dict[str, AuthenticationStrength] = field(default_factory=dict)
     interactive_controls: frozenset[str] = frozenset()  # controls a user can satisfy now
     messages: dict[str, str] = field(default_factory=dict)  # control -> remediation text
     uses_sign_in_risk: bool = False
+    # Engine-owned memo, filled lazily: values that depend only on this set (e.g. the
+    # outcome record of a policy for a given result), so a request reuses instead of builds.
+    memo: dict[Any, Any] = field(default_factory=dict)
+
+    @property
+    def policy_order(self) -> tuple[Policy, ...]:
+        """The active policies in bit order (the order decisions report them in)."""
+        return tuple(cp.policy for cp in self.policies)
 
     def requirement_is_interactive(self, controls: Iterable[str]) -> bool:
         """Whether a user could meet a requirement during this sign-in."""
@@ -180,17 +197,48 @@ def compile_policy_set(policy_set: PolicySet) -> CompiledPolicySet:
         c for c in controls if interactive(c, compiled.strengths)
     )
     compiled.messages = {c: message_for(c, compiled.strengths) for c in controls}
+    _index_grants(compiled)
     compiled.uses_sign_in_risk = any(
         cp.policy.conditions.sign_in_risk_levels for cp in compiled.policies
     )
     return compiled
 
 
+def _index_grants(c: CompiledPolicySet) -> None:
+    """Group policies by requirement and by sign-in frequency, in first-appearance order."""
+    requirements: dict[tuple[str, ...], tuple[int, dict[int, int]]] = {}
+    frequencies: dict[int, int] = {}
+    for cp in c.policies:
+        bit = 1 << cp.bit
+        if cp.block:
+            c.block_mask |= bit
+        for position, requirement in enumerate(cp.requirements):
+            mask, positions = requirements.get(requirement, (0, {}))
+            positions[cp.bit] = position
+            requirements[requirement] = (mask | bit, positions)
+        session = cp.policy.session
+        if session.names():
+            c.session_mask |= bit
+        if session.sign_in_frequency is not None:
+            frequencies[session.sign_in_frequency] = (
+                frequencies.get(session.sign_in_frequency, 0) | bit
+            )
+            c.frequency_mask |= bit
+            c.reauthentication_positions[cp.bit] = len(cp.requirements)
+    c.requirement_index = tuple(
+        (requirement, mask, c.requirement_is_interactive(requirement), positions)
+        for requirement, (mask, positions) in requirements.items()
+    )
+    c.frequency_index = tuple(frequencies.items())
+
+
 def _compile_policy(index: int, policy: Policy) -> CompiledPolicy:
     apps = policy.conditions.applications
-    if apps.include_user_actions and not apps.include_applications:
+    targets_apps = bool(apps.include_applications - {NONE})
+    actions, contexts = apps.include_user_actions, apps.include_authentication_contexts
+    if actions and not targets_apps and not contexts:
         target_reason = Condition.USER_ACTIONS
-    elif apps.include_authentication_contexts and not apps.include_applications:
+    elif contexts and not targets_apps and not actions:
         target_reason = Condition.AUTHENTICATION_CONTEXT
     else:
         target_reason = Condition.APPLICATION
