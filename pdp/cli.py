@@ -50,7 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `pdp` command; returns the exit code."""
     args = _parser().parse_args(argv)
     command: Callable[[argparse.Namespace], int] = args.command
-    return command(args)
+    try:
+        return command(args)
+    except BrokenPipeError:  # `pdp evaluate ... | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
