@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any
 
 from pdp.context import LEGACY_CLIENT_APP_TYPES, SignInContext
@@ -80,7 +81,7 @@ class _Grants:
 
 
 REAUTHENTICATION = ("reauthentication",)
-_MEMO_LIMIT = 65536  # memo entries per policy set before it is cleared (bounds memory)
+_MEMO_LIMIT = 8192  # memo entries per policy set before it is cleared (bounds memory)
 
 
 def combine(  # noqa: PLR0917 - the engine's one call site passes everything it knows
@@ -111,48 +112,74 @@ def combine_mask(  # noqa: PLR0917 - as combine
     """`combine` for a bitmask of applied policies: the work is per distinct requirement.
 
     Each distinct requirement (and each sign-in frequency) of the set carries the mask of
-    the policies that have it, so a request checks it once for all of them; per-policy
-    results are then read off three masks.
+    the policies that have it, so a request checks it once for all of them. Everything
+    after that (verdict, requirements, messages, session, per-policy results) depends only
+    on which policies applied and which requirements failed, and is memoised on exactly that.
     """
-    memo = compiled.memo
-    if len(memo) > _MEMO_LIMIT:
-        memo.clear()
-    legacy = ctx.client_app_type in LEGACY_CLIENT_APP_TYPES
-    enforced = compiled.enforced_mask
-    failed = hard_failed = applicable & compiled.block_mask
-    unmet: list[tuple[int, tuple[str, ...], int]] = []  # (order key, requirement, policies)
     grants = _Grants(ctx, compiled)
-    for requirement, having, interactive, positions in compiled.requirement_index:
-        hit = having & applicable
-        if hit and not any(map(grants.met, requirement)):
-            failed |= hit
-            if legacy or not interactive:
-                hard_failed |= hit
-            if hit & enforced:
-                unmet.append((_order(hit & enforced, positions), requirement, hit & enforced))
+    failing = 0  # bit i set: requirement_index[i] applies here and is not met
+    for i, (requirement, having, _, _) in enumerate(compiled.requirement_index):
+        if having & applicable and not any(map(grants.met, requirement)):
+            failing |= 1 << i
+    due = 0  # policies whose sign-in frequency has elapsed
     if ctx.authenticated_at is not None and applicable & compiled.frequency_mask:
         elapsed = now - ctx.authenticated_at
-        due = 0
         for seconds, having in compiled.frequency_index:
-            limit = EVERY_TIME_TOLERANCE_S if seconds == EVERY_TIME else seconds
-            if elapsed > limit:
+            if elapsed > (EVERY_TIME_TOLERANCE_S if seconds == EVERY_TIME else seconds):
                 due |= having & applicable
-        if due:
-            failed |= due
-            if legacy:
-                hard_failed |= due
-            if due & enforced:
-                positions = compiled.reauthentication_positions
-                unmet.append((_order(due & enforced, positions), REAUTHENTICATION, due & enforced))
-    policies = _outcomes(compiled, applicable, failed, hard_failed)
+    legacy = ctx.client_app_type in LEGACY_CLIENT_APP_TYPES
+    memo = compiled.memo
+    key = (applicable, failing, due, legacy)
+    tail: _Tail | None = memo.get(key)
+    if tail is None:
+        if len(memo) > _MEMO_LIMIT:
+            memo.clear()
+        tail = memo[key] = _tail(compiled, applicable, failing, due, legacy=legacy)
+    verdict, requirements, messages, session, policies = tail
     if ctx.explain:
-        policies = _explained(compiled, policies, not_applied)
-    unmet.sort(key=lambda item: item[0])
-    requirements = tuple(
-        Requirement(requirement, _ids(compiled, mask)) for _, requirement, mask in unmet
+        policies = _explained(compiled, applicable, policies, not_applied)
+    return Decision(
+        verdict=verdict,
+        requirements=requirements,
+        session=session,
+        policies=policies,
+        messages=messages,
+        policy_version=compiled.version,
+        sign_in_risk=sign_in_risk,
+        risk=risk,
     )
+
+
+_Tail = tuple[Verdict, tuple[Requirement, ...], tuple[str, ...], Session, tuple[PolicyOutcome, ...]]
+
+
+def _tail(
+    compiled: CompiledPolicySet, applicable: int, failing: int, due: int, *, legacy: bool
+) -> _Tail:
+    """Everything a decision says once the failed requirements and elapsed frequencies are known."""
+    enforced = applicable & compiled.enforced_mask
+    failed = hard_failed = applicable & compiled.block_mask
+    unmet: list[tuple[int, tuple[str, ...], int]] = []  # (order key, requirement, policies)
+    for i, (requirement, having, interactive, positions) in enumerate(compiled.requirement_index):
+        if not failing >> i & 1:
+            continue
+        hit = having & applicable
+        failed |= hit
+        if legacy or not interactive:
+            hard_failed |= hit
+        if hit & enforced:
+            unmet.append((_order(hit & enforced, positions), requirement, hit & enforced))
+    if due:
+        failed |= due
+        if legacy:
+            hard_failed |= due
+        if due & enforced:
+            positions = compiled.reauthentication_positions
+            unmet.append((_order(due & enforced, positions), REAUTHENTICATION, due & enforced))
+    unmet.sort(key=lambda item: item[0])
+    requirements = tuple(Requirement(r, _ids(compiled, mask)) for _, r, mask in unmet)
     messages: tuple[str, ...]
-    if applicable & enforced & compiled.block_mask:
+    if enforced & compiled.block_mask:
         verdict, requirements, messages = Verdict.DENY, (), (BLOCK_MESSAGE,)
     elif not requirements:
         verdict, messages = Verdict.ALLOW, ()
@@ -165,15 +192,13 @@ def combine_mask(  # noqa: PLR0917 - as combine
             verdict = Verdict.CHALLENGE
         else:
             verdict = Verdict.DENY
-    return Decision(
-        verdict=verdict,
-        requirements=requirements,
-        session=_session(compiled, applicable & enforced & compiled.session_mask),
-        policies=policies,
-        messages=messages,
-        policy_version=compiled.version,
-        sign_in_risk=sign_in_risk,
-        risk=risk,
+    session = _session(compiled, enforced & compiled.session_mask)
+    return (
+        verdict,
+        requirements,
+        messages,
+        session,
+        _outcomes(compiled, applicable, failed, hard_failed),
     )
 
 
@@ -184,72 +209,94 @@ def _order(mask: int, positions: dict[int, int]) -> int:
 
 
 def _ids(compiled: CompiledPolicySet, mask: int) -> tuple[str, ...]:
-    """The ids of the policies in `mask`, in set order; memoised by the mask."""
-    key = ("ids", mask)
-    ids: tuple[str, ...] | None = compiled.memo.get(key)
-    if ids is None:
-        policies = compiled.policies
-        out: list[str] = []
-        rest = mask
-        while rest:
-            low = rest & -rest
-            out.append(policies[low.bit_length() - 1].policy.id)
-            rest ^= low
-        ids = compiled.memo[key] = tuple(out)
-    return ids
+    """The ids of the policies in `mask`, in set order."""
+    policies = compiled.policies
+    out: list[str] = []
+    while mask:
+        low = mask & -mask
+        out.append(policies[low.bit_length() - 1].policy.id)
+        mask ^= low
+    return tuple(out)
 
 
 def _outcomes(
     compiled: CompiledPolicySet, applicable: int, failed: int, hard_failed: int
 ) -> tuple[PolicyOutcome, ...]:
-    """The outcome records of the applied policies, in set order; memoised by their masks."""
-    key = ("outcomes", applicable, failed, hard_failed)
-    cached: tuple[PolicyOutcome, ...] | None = compiled.memo.get(key)
-    if cached is not None:
-        return cached
-    out: list[PolicyOutcome] = []
-    enforced = compiled.enforced_mask
-    mask = applicable
-    while mask:
-        low = mask & -mask
-        mask ^= low
-        cp = compiled.policies[low.bit_length() - 1]
-        if low & enforced:
-            result = Result.FAILURE if low & failed else Result.SUCCESS
-        elif not low & failed:
-            result = Result.REPORT_ONLY_SUCCESS
-        elif low & hard_failed:
-            result = Result.REPORT_ONLY_FAILURE
-        else:
-            result = Result.REPORT_ONLY_INTERRUPTED
-        out.append(_outcome(compiled.memo, cp, result, ()))
-    compiled.memo[key] = result_tuple = tuple(out)
-    return result_tuple
+    """The outcome records of the applied policies, in set order."""
+    table = _outcome_table(compiled)
+    enforced = applicable & compiled.enforced_mask
+    report = applicable ^ enforced
+    found: list[tuple[int, PolicyOutcome]] = []
+    for result, having in (
+        (Result.SUCCESS, enforced & ~failed),
+        (Result.FAILURE, enforced & failed),
+        (Result.REPORT_ONLY_SUCCESS, report & ~failed),
+        (Result.REPORT_ONLY_FAILURE, report & hard_failed),
+        (Result.REPORT_ONLY_INTERRUPTED, report & failed & ~hard_failed),
+    ):
+        rest = having
+        while rest:
+            low = rest & -rest
+            rest ^= low
+            bit = low.bit_length() - 1
+            found.append((bit, table[bit][result]))
+    found.sort(key=itemgetter(0))
+    return tuple(outcome for _, outcome in found)
+
+
+def _outcome_table(compiled: CompiledPolicySet) -> tuple[dict[Result, PolicyOutcome], ...]:
+    """Per policy bit, its outcome record for each result it can have when it applies."""
+    table: tuple[dict[Result, PolicyOutcome], ...] | None = compiled.tables.get("outcome table")
+    if table is None:
+        table = compiled.tables["outcome table"] = tuple(
+            {
+                result: _outcome(compiled.tables, cp, result, ())
+                for result in (
+                    (Result.SUCCESS, Result.FAILURE)
+                    if cp.enforced
+                    else (
+                        Result.REPORT_ONLY_SUCCESS,
+                        Result.REPORT_ONLY_FAILURE,
+                        Result.REPORT_ONLY_INTERRUPTED,
+                    )
+                )
+            }
+            for cp in compiled.policies
+        )
+    return table
 
 
 def _explained(
     compiled: CompiledPolicySet,
+    applicable: int,
     applied: tuple[PolicyOutcome, ...],
     not_applied: Iterable[tuple[CompiledPolicy, tuple[str, ...]]],
 ) -> tuple[PolicyOutcome, ...]:
     """Every policy of the set: applied, not applied (with reasons), then disabled."""
-    by_id = {o.id: o for o in applied}
+    slots: list[PolicyOutcome | None] = [None] * len(compiled.policies)
+    outcomes = iter(applied)  # in bit order, as the set bits of `applicable`
+    while applicable:
+        low = applicable & -applicable
+        applicable ^= low
+        slots[low.bit_length() - 1] = next(outcomes)
+    memo = compiled.memo
     for cp, reasons in not_applied:
         result = Result.NOT_APPLIED if cp.enforced else Result.REPORT_ONLY_NOT_APPLIED
-        by_id[cp.policy.id] = _outcome(compiled.memo, cp, result, reasons)
-    ordered = [by_id[cp.policy.id] for cp in compiled.policies if cp.policy.id in by_id]
-    ordered += [
-        PolicyOutcome(p.id, p.display_name, p.state.value, Result.NOT_ENABLED)
-        for p in compiled.disabled
-    ]
-    return tuple(ordered)
+        slots[cp.bit] = _outcome(memo, cp, result, reasons)
+    disabled: tuple[PolicyOutcome, ...] | None = compiled.tables.get("disabled")
+    if disabled is None:
+        disabled = compiled.tables["disabled"] = tuple(
+            PolicyOutcome(p.id, p.display_name, p.state.value, Result.NOT_ENABLED)
+            for p in compiled.disabled
+        )
+    return (*(o for o in slots if o is not None), *disabled)
 
 
 def _outcome(
     memo: dict[Any, Any], cp: CompiledPolicy, result: Result, reasons: tuple[str, ...]
 ) -> PolicyOutcome:
     """The outcome record of a policy; built once per (policy, result, reasons) and reused."""
-    key = (cp.bit, result, reasons)
+    key = ("outcome", cp.bit, result, reasons)
     outcome: PolicyOutcome | None = memo.get(key)
     if outcome is None:
         policy = cp.policy
@@ -266,17 +313,13 @@ def _outcome(
 
 
 def _session(compiled: CompiledPolicySet, mask: int) -> Session:
-    """The merged session controls of the policies in `mask`; memoised by the mask."""
-    key = ("session", mask)
-    cached: Session | None = compiled.memo.get(key)
-    if cached is None:
-        merge = _SessionMerge()
-        while mask:
-            low = mask & -mask
-            mask ^= low
-            merge.add(compiled.policies[low.bit_length() - 1].policy)
-        cached = compiled.memo[key] = merge.result()
-    return cached
+    """The merged session controls of the policies in `mask`."""
+    merge = _SessionMerge()
+    while mask:
+        low = mask & -mask
+        mask ^= low
+        merge.add(compiled.policies[low.bit_length() - 1].policy)
+    return merge.result()
 
 
 class _SessionMerge:

@@ -39,9 +39,11 @@ def evaluate(
                 applicable &= ~(1 << cp.bit)
     not_applied: list[tuple[CompiledPolicy, tuple[str, ...]]] = []
     if ctx.explain:
+        policies = compiled.policies
         not_applied = [
-            (cp, reasons(cp, ctx, masks))
-            for cp in _policies(compiled, compiled.active_mask & ~applicable)
+            (policies[bit], why)
+            for part, why in reason_parts(ctx, compiled, masks, compiled.active_mask & ~applicable)
+            for bit in _bits(part)
         ]
     return combine_mask(
         compiled,
@@ -93,9 +95,10 @@ def condition_masks(
 def _user_mask(ctx: SignInContext, c: CompiledPolicySet) -> int:
     include = c.all_users | c.users.get(ctx.user_id, 0)
     exclude = c.excluded_users.get(ctx.user_id, 0)
+    groups, excluded_groups = c.groups, c.excluded_groups
     for group in ctx.group_ids & c.group_keys:
-        include |= c.groups.get(group, 0)
-        exclude |= c.excluded_groups.get(group, 0)
+        include |= groups.get(group, 0)
+        exclude |= excluded_groups.get(group, 0)
     for role in ctx.role_ids & c.role_keys:
         include |= c.roles.get(role, 0)
         exclude |= c.excluded_roles.get(role, 0)
@@ -162,35 +165,63 @@ def device_matches(
     return True
 
 
-def reasons(
-    cp: CompiledPolicy, ctx: SignInContext, masks: list[tuple[str, int]]
-) -> tuple[str, ...]:
-    """The What-If names of every condition of `cp` that the sign-in does not match."""
-    bit = 1 << cp.bit
-    out: list[str] = []
+def reason_parts(
+    ctx: SignInContext, c: CompiledPolicySet, masks: list[tuple[str, int]], not_applied: int
+) -> list[tuple[int, tuple[str, ...]]]:
+    """Split `not_applied` into masks of policies that fail on the same What-If reasons.
+
+    Condition by condition, every part splits into the policies that match the condition
+    and those that do not (which gain its reason): a few big-int operations per condition
+    and part instead of a loop over the policies. Reasons come out in What-If order, with
+    `devices` right after `devicePlatform` (as `reasons` orders them).
+    """
+    device_failed = 0
+    if not_applied & c.device_mask:
+        seen: dict[DeviceFilter, bool] = {}
+        for cp in _policies(c, not_applied & c.device_mask):
+            if not device_matches(cp, ctx, seen):
+                device_failed |= 1 << cp.bit
+    parts: list[tuple[int, tuple[str, ...]]] = [(not_applied, ())]
     for name, mask in masks:
-        if not mask & bit:
-            out.append(cp.target_reason if name == "target" else name)
-    if (cp.device_filter is not None or cp.exclude_compliant or cp.exclude_domain_joined) and (
-        not device_matches(cp, ctx)
-    ):
-        out.insert(_device_reason_index(out), Condition.DEVICES)
-    return tuple(out)
+        by_reason = _target_reasons(c) if name == "target" else ((name, -1),)
+        parts = _split(parts, mask, by_reason)
+        if name == Condition.DEVICE_PLATFORM and device_failed:
+            parts = _split(parts, ~device_failed, ((Condition.DEVICES, -1),))
+    return parts
 
 
-_BEFORE_DEVICES = {
-    Condition.USERS,
-    Condition.WORKLOAD_IDENTITIES,
-    Condition.APPLICATION,
-    Condition.USER_ACTIONS,
-    Condition.AUTHENTICATION_CONTEXT,
-    Condition.DEVICE_PLATFORM,
-}
+def _split(
+    parts: list[tuple[int, tuple[str, ...]]], matched: int, by_reason: tuple[tuple[str, int], ...]
+) -> list[tuple[int, tuple[str, ...]]]:
+    out: list[tuple[int, tuple[str, ...]]] = []
+    for part, why in parts:
+        if kept := part & matched:
+            out.append((kept, why))
+        if failed := part & ~matched:
+            for reason, among in by_reason:
+                if some := failed & among:
+                    out.append((some, (*why, reason)))
+    return out
 
 
-def _device_reason_index(out: list[str]) -> int:
-    """Where `devices` goes in What-If order: after devicePlatform, before clientApps."""
-    return sum(1 for name in out if name in _BEFORE_DEVICES)
+def _target_reasons(c: CompiledPolicySet) -> tuple[tuple[str, int], ...]:
+    """(What-If reason, policies whose target fails with it): application, userActions, ..."""
+    found: tuple[tuple[str, int], ...] | None = c.tables.get("target reasons")
+    if found is None:
+        masks: dict[str, int] = {}
+        for cp in c.policies:
+            masks[cp.target_reason] = masks.get(cp.target_reason, 0) | 1 << cp.bit
+        found = c.tables["target reasons"] = tuple(masks.items())
+    return found
+
+
+def _bits(mask: int) -> list[int]:
+    out: list[int] = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
 
 
 def _policies(compiled: CompiledPolicySet, mask: int) -> Iterator[CompiledPolicy]:

@@ -154,8 +154,10 @@ class CompiledPolicySet:
     interactive_controls: frozenset[str] = frozenset()  # controls a user can satisfy now
     messages: dict[str, str] = field(default_factory=dict)  # control -> remediation text
     uses_sign_in_risk: bool = False
-    # Engine-owned memo, filled lazily: values that depend only on this set (e.g. the
-    # outcome record of a policy for a given result), so a request reuses instead of builds.
+    # Engine-owned, filled lazily. `tables`: per-set structures (built once, kept).
+    # `memo`: results keyed by request-shaped masks (e.g. the outcome records of one set of
+    # applied policies), so repeated traffic reuses instead of builds; bounded by the engine.
+    tables: dict[Any, Any] = field(default_factory=dict)
     memo: dict[Any, Any] = field(default_factory=dict)
 
     @property
