@@ -167,10 +167,11 @@ def _proto_row(
     pools: tuple[list[SignInContext], list[SignInContext]],
     iterations: int,
 ) -> tuple[Row | None, str]:
-    """Time `Decider.decide(request, now)` over a store loaded from `folder`; else say why not.
+    """Time `Decider.decide_without_risk` over a store loaded from `folder`; else say why not.
 
     The decider is another engineer's moving target: any mismatch with the API this was
-    written against (`Decider(PolicyStore)`, `decide(request, now)`) skips the row with a note.
+    written against (`Decider(PolicyStore)`, `decide_without_risk(request, now)`) skips the
+    row with a note.
     """
     skipped = "proto->decision skipped"
     try:
@@ -191,14 +192,14 @@ def _proto_row(
         )
         if inspect.iscoroutinefunction(decider.decide):
             return None, f"{skipped}: Decider.decide is a coroutine function"
-        decider.decide(*warm[0])  # fails here, before timing, if the API moved
+        decider.decide_without_risk(*warm[0])  # fails here, before timing, if the API moved
         pairs = zip(inputs, pool, strict=True)
         differ = sum(convert_in.to_context(r, now) != ctx for (r, now), ctx in pairs)
     except Exception as exc:  # noqa: BLE001 - report any mismatch with that API, do not crash
         return None, f"{skipped}: {type(exc).__name__}: {exc}"
     note = f"WARNING: {differ} requests differ after proto round trip" if differ else ""
     samples = time_calls(decider.decide, inputs, iterations, warm)
-    responses = [decider.decide(request, now) for request, now in inputs]
+    responses = [decider.decide_without_risk(request, now) for request, now in inputs]
     applied = applied_in_responses(responses, pb)
     return Row(size, active, "proto->decision", samples, applied), note
 

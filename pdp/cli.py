@@ -161,7 +161,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return EXIT_POLICIES
     now = time.time() if args.time is None else args.time
     try:
-        response = Decider(store).decide(request, now)
+        response = asyncio.run(Decider(store).decide(request, now))
     except InvalidRequest as exc:
         print(f"pdp evaluate: {args.request}: {exc}", file=sys.stderr)
         return EXIT_USAGE

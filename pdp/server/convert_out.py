@@ -14,8 +14,10 @@ from typing import Final
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from pdp.context import SignInContext
 from pdp.engine.decision import Decision, PolicyOutcome, Result, Session, Verdict
 from pdp.policy.model import EVERY_TIME, PolicyState
+from pdp.risk.assessment import NO_RISK, Detection, Place
 from pdp.v1 import pdp_pb2 as pb
 
 VERDICTS: Final[Mapping[Verdict, pb.Decision.ValueType]] = {
@@ -42,13 +44,19 @@ PERSISTENT_BROWSER: Final[Mapping[str, pb.PersistentBrowser.ValueType]] = {
     "always": pb.PERSISTENT_BROWSER_ALWAYS,
     "never": pb.PERSISTENT_BROWSER_NEVER,
 }
+RISK_LEVELS: Final[Mapping[str, pb.RiskLevel.ValueType]] = {
+    "none": pb.RISK_LEVEL_NONE,
+    "low": pb.RISK_LEVEL_LOW,
+    "medium": pb.RISK_LEVEL_MEDIUM,
+    "high": pb.RISK_LEVEL_HIGH,
+}
 _NO_SESSION: Final = Session()
 
 
-def to_response(decision: Decision, request_id: str, time: float) -> pb.EvaluateResponse:
-    """The EvaluateResponse for `decision`; `time` is the evaluation time that was used."""
+def to_response(decision: Decision, ctx: SignInContext, time: float) -> pb.EvaluateResponse:
+    """The EvaluateResponse for `decision` on `ctx`; `time` is the evaluation time used."""
     response = pb.EvaluateResponse(
-        request_id=request_id,
+        request_id=ctx.request_id,
         policy_version=decision.policy_version,
         decision=VERDICTS[decision.verdict],
         requirements=[
@@ -60,7 +68,45 @@ def to_response(decision: Decision, request_id: str, time: float) -> pb.Evaluate
     )
     if decision.session != _NO_SESSION:
         response.session.CopyFrom(_session(decision.session))
+    if decision.risk is not NO_RISK or ctx.sign_in_risk != "none":
+        response.risk.CopyFrom(_risk(decision, ctx))
     return response
+
+
+def _risk(decision: Decision, ctx: SignInContext) -> pb.RiskReport:
+    risk = decision.risk
+    return pb.RiskReport(
+        upstream_sign_in=RISK_LEVELS[ctx.sign_in_risk],
+        detected_sign_in=RISK_LEVELS[risk.sign_in_risk],
+        effective_sign_in=RISK_LEVELS[decision.sign_in_risk],
+        detections=[_detection(d) for d in risk.detections],
+        degraded=risk.degraded,
+    )
+
+
+def _detection(detection: Detection) -> pb.RiskDetection:
+    out = pb.RiskDetection(
+        kind=detection.kind,
+        level=RISK_LEVELS[detection.level],
+        distance_km=detection.distance_km,
+        speed_kmh=detection.speed_kmh,
+    )
+    if detection.previous is not None:
+        out.previous.CopyFrom(_place(detection.previous))
+    if detection.current is not None:
+        out.current.CopyFrom(_place(detection.current))
+    return out
+
+
+def _place(place: Place) -> pb.SignInPlace:
+    return pb.SignInPlace(
+        time=timestamp(place.time),
+        country=place.country,
+        latitude=place.latitude,
+        longitude=place.longitude,
+        accuracy_radius_km=place.accuracy_radius_km,
+        ip_address=place.ip_address,
+    )
 
 
 def timestamp(seconds: float) -> Timestamp:

@@ -34,7 +34,7 @@ class PolicyDecisionService(pdp_pb2_grpc.PolicyDecisionServiceServicer):
     ) -> pb.EvaluateResponse:
         """Decide one sign-in; a failure aborts the call with the status of its ErrorCode."""
         try:
-            return self._decider.decide(request, time.time())
+            return await self._decider.decide(request, time.time())
         except Exception as exc:  # noqa: BLE001 - every failure is answered, never raised
             code = error_code(exc)
             if code is ErrorCode.INTERNAL:

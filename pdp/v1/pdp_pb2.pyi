@@ -635,6 +635,7 @@ class EvaluateResponse(_message.Message):
     POLICIES_FIELD_NUMBER: _builtins.int
     MESSAGES_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     policy_version: _builtins.str
     """content hash of the policy set that decided"""
@@ -655,6 +656,10 @@ class EvaluateResponse(_message.Message):
     def time(self) -> _timestamp_pb2.Timestamp:
         """the evaluation time that was used"""
 
+    @_builtins.property
+    def risk(self) -> Global___RiskReport:
+        """the sign-in risk the policies were evaluated with, and why"""
+
     def __init__(
         self,
         *,
@@ -666,14 +671,137 @@ class EvaluateResponse(_message.Message):
         policies: _abc.Iterable[Global___AppliedPolicy] | None = ...,
         messages: _abc.Iterable[_builtins.str] | None = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
+        risk: Global___RiskReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["risk", b"risk", "session", b"session", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "messages", b"messages", "policies", b"policies", "policy_version", b"policy_version", "request_id", b"request_id", "requirements", b"requirements", "session", b"session", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "messages", b"messages", "policies", b"policies", "policy_version", b"policy_version", "request_id", b"request_id", "requirements", b"requirements", "risk", b"risk", "session", b"session", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EvaluateResponse: _TypeAlias = EvaluateResponse  # noqa: Y015
+
+@_typing.final
+class RiskReport(_message.Message):
+    """Sign-in risk: the upstream level, pdp's own detections, and the level policies saw."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPSTREAM_SIGN_IN_FIELD_NUMBER: _builtins.int
+    DETECTED_SIGN_IN_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_SIGN_IN_FIELD_NUMBER: _builtins.int
+    DETECTIONS_FIELD_NUMBER: _builtins.int
+    DEGRADED_FIELD_NUMBER: _builtins.int
+    upstream_sign_in: Global___RiskLevel.ValueType
+    """request.risk.sign_in"""
+    detected_sign_in: Global___RiskLevel.ValueType
+    """the highest of pdp's own detections"""
+    effective_sign_in: Global___RiskLevel.ValueType
+    """the higher of the two: what signInRiskLevels matched"""
+    degraded: _builtins.bool
+    """pdp could not consult its risk state (e.g. Redis down or over its time budget); the
+    configured failure mode decided detected_sign_in.
+    """
+    @_builtins.property
+    def detections(self) -> _containers.RepeatedCompositeFieldContainer[Global___RiskDetection]: ...
+    def __init__(
+        self,
+        *,
+        upstream_sign_in: Global___RiskLevel.ValueType = ...,
+        detected_sign_in: Global___RiskLevel.ValueType = ...,
+        effective_sign_in: Global___RiskLevel.ValueType = ...,
+        detections: _abc.Iterable[Global___RiskDetection] | None = ...,
+        degraded: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "detected_sign_in", b"detected_sign_in", "detections", b"detections", "effective_sign_in", b"effective_sign_in", "upstream_sign_in", b"upstream_sign_in"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskReport: _TypeAlias = RiskReport  # noqa: Y015
+
+@_typing.final
+class RiskDetection(_message.Message):
+    """One of pdp's detections with its evidence, e.g. impossibleTravel from Paris to New York."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    DISTANCE_KM_FIELD_NUMBER: _builtins.int
+    SPEED_KMH_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """impossibleTravel, unlikelyTravel, unfamiliarLocation, riskStoreUnavailable"""
+    level: Global___RiskLevel.ValueType
+    distance_km: _builtins.float
+    """effective distance: great circle minus both accuracy radii"""
+    speed_kmh: _builtins.float
+    """effective speed"""
+    @_builtins.property
+    def previous(self) -> Global___SignInPlace:
+        """the earlier sign-in compared with"""
+
+    @_builtins.property
+    def current(self) -> Global___SignInPlace:
+        """this sign-in"""
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        level: Global___RiskLevel.ValueType = ...,
+        previous: Global___SignInPlace | None = ...,
+        current: Global___SignInPlace | None = ...,
+        distance_km: _builtins.float = ...,
+        speed_kmh: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["current", b"current", "previous", b"previous"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current", b"current", "distance_km", b"distance_km", "kind", b"kind", "level", b"level", "previous", b"previous", "speed_kmh", b"speed_kmh"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskDetection: _TypeAlias = RiskDetection  # noqa: Y015
+
+@_typing.final
+class SignInPlace(_message.Message):
+    """Where and when a sign-in happened, as pdp's risk history records it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    ACCURACY_RADIUS_KM_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    country: _builtins.str
+    latitude: _builtins.float
+    longitude: _builtins.float
+    accuracy_radius_km: _builtins.float
+    ip_address: _builtins.str
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        country: _builtins.str = ...,
+        latitude: _builtins.float = ...,
+        longitude: _builtins.float = ...,
+        accuracy_radius_km: _builtins.float = ...,
+        ip_address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy_radius_km", b"accuracy_radius_km", "country", b"country", "ip_address", b"ip_address", "latitude", b"latitude", "longitude", b"longitude", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignInPlace: _TypeAlias = SignInPlace  # noqa: Y015
 
 @_typing.final
 class Requirement(_message.Message):

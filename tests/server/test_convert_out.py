@@ -6,11 +6,14 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from pdp.context import SignInContext
 from pdp.engine.decision import Decision, PolicyOutcome, Requirement, Result, Session, Verdict
 from pdp.policy.model import EVERY_TIME, PolicyState
-from pdp.risk.assessment import NO_RISK
+from pdp.risk.assessment import NO_RISK, Assessment, Detection, Place
 from pdp.server.convert_out import timestamp, to_response
 from pdp.v1 import pdp_pb2 as pb
+
+CTX = SignInContext(request_id="r", time=0.0)
 
 
 def decision(**changes: object) -> Decision:
@@ -53,7 +56,7 @@ def test_a_challenge_carries_requirements_policies_and_messages() -> None:
             policies=(outcome, skipped),
             messages=("Complete multifactor authentication to continue.",),
         ),
-        "req-1",
+        SignInContext(request_id="req-1", time=1_700_000_000.0),
         1_700_000_000.0,
     )
     assert got == pb.EvaluateResponse(
@@ -96,13 +99,13 @@ def test_a_challenge_carries_requirements_policies_and_messages() -> None:
 )
 def test_every_verdict_has_its_decision(verdict: Verdict, wanted: int) -> None:
     """ALLOW, CHALLENGE and DENY map one to one."""
-    assert to_response(decision(verdict=verdict), "r", 0.0).decision == wanted
+    assert to_response(decision(verdict=verdict), CTX, 0.0).decision == wanted
 
 
 def test_every_result_has_a_distinct_proto_value() -> None:
     """No engine result falls through to UNSPECIFIED or shares a proto value with another."""
     results = {
-        to_response(decision(policies=(PolicyOutcome("p", "P", "enabled", r),)), "r", 0.0)
+        to_response(decision(policies=(PolicyOutcome("p", "P", "enabled", r),)), CTX, 0.0)
         .policies[0]
         .result
         for r in Result
@@ -122,7 +125,7 @@ def test_every_result_has_a_distinct_proto_value() -> None:
 def test_every_policy_state_has_its_proto_value(state: PolicyState, wanted: int) -> None:
     """The Graph state strings map one to one onto PolicyState."""
     outcome = PolicyOutcome("p", "P", state.value, Result.NOT_ENABLED)
-    assert to_response(decision(policies=(outcome,)), "r", 0.0).policies[0].state == wanted
+    assert to_response(decision(policies=(outcome,)), CTX, 0.0).policies[0].state == wanted
 
 
 def test_session_controls_every_time_and_most_settings() -> None:
@@ -136,7 +139,7 @@ def test_session_controls_every_time_and_most_settings() -> None:
         secure_sign_in_session=True,
         disable_resilience_defaults=True,
     )
-    got = to_response(decision(session=session), "r", 0.0).session
+    got = to_response(decision(session=session), CTX, 0.0).session
     assert got == pb.SessionControls(
         sign_in_frequency=pb.SignInFrequency(every_time=True),
         persistent_browser=pb.PERSISTENT_BROWSER_NEVER,
@@ -151,7 +154,7 @@ def test_session_controls_every_time_and_most_settings() -> None:
 def test_session_sign_in_frequency_period_is_a_duration() -> None:
     """A frequency in seconds becomes SignInFrequency.period; persistent browser always."""
     session = Session(sign_in_frequency=8 * 3600, persistent_browser="always")
-    got = to_response(decision(session=session), "r", 0.0).session
+    got = to_response(decision(session=session), CTX, 0.0).session
     assert got.sign_in_frequency.WhichOneof("value") == "period"
     assert got.sign_in_frequency.period == Duration(seconds=28_800)
     assert got.persistent_browser == pb.PERSISTENT_BROWSER_ALWAYS
@@ -169,3 +172,28 @@ def test_session_sign_in_frequency_period_is_a_duration() -> None:
 def test_timestamps_from_epoch_seconds(seconds: float, wanted: Timestamp) -> None:
     """Epoch floats become valid Timestamps: nanos in [0, 1e9), rounding carried over."""
     assert timestamp(seconds) == wanted
+
+
+def test_risk_report_carries_levels_and_detection_evidence() -> None:
+    """A detection's evidence (places, km, km/h) and all three levels reach the response."""
+    paris = Place(1_700_000_000.0, 48.86, 2.35, 20.0, "FR", "81.2.69.1")
+    new_york = Place(1_700_003_600.0, 40.71, -74.0, 10.0, "US", "2001:db8::1")
+    risk = Assessment(
+        sign_in_risk="high",
+        detections=(Detection("impossibleTravel", "high", paris, new_york, 5807.0, 5807.0),),
+    )
+    ctx = SignInContext(request_id="r", time=0.0, sign_in_risk="low")
+    got = to_response(decision(risk=risk, sign_in_risk="high"), ctx, 0.0).risk
+    assert got.upstream_sign_in == pb.RISK_LEVEL_LOW
+    assert got.detected_sign_in == pb.RISK_LEVEL_HIGH
+    assert got.effective_sign_in == pb.RISK_LEVEL_HIGH
+    (detection,) = got.detections
+    assert detection.kind == "impossibleTravel"
+    assert detection.previous.country == "FR"
+    assert detection.current.ip_address == "2001:db8::1"
+    assert detection.speed_kmh == 5807.0
+
+
+def test_no_risk_report_when_nothing_is_risky() -> None:
+    """Without upstream risk or pdp detections the response carries no risk report."""
+    assert not to_response(decision(), CTX, 0.0).HasField("risk")
