@@ -8,7 +8,7 @@ For each size a policy set is generated (`synthetic.py`), written as Graph JSON,
 through `load_policy_set` and compiled. Each `evaluate(ctx, compiled)` call is timed alone
 with `time.perf_counter_ns`, cycling through one pool of requests, after a warm-up on other
 requests and with the garbage collector off; the same again with `explain=True`, and through
-the proto path (`pdp.decide.Decider.decide`) when that module exists. Figures are per call,
+the proto path (`pdp.decide.Decider.decide_without_risk`). Figures are per call,
 in µs. Every row starts from a freshly compiled set: the engine memoises per set, and a pool
 smaller than --iterations repeats requests (memo hits); `--requests N` with N >= iterations
 times only requests the engine has not seen.
@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
-import importlib
-import inspect
 import math
 import os
 import platform
@@ -35,9 +33,13 @@ from typing import Any
 import synthetic
 
 from pdp.context import SignInContext
+from pdp.decide import Decider
 from pdp.engine.evaluate import evaluate
 from pdp.policy.compile import CompiledPolicySet, compile_policy_set
 from pdp.policy.load import load_policy_set
+from pdp.policy_store import PolicyStore
+from pdp.server.convert_in import to_context
+from pdp.v1 import pdp_pb2 as pb
 
 NOT_APPLIED = frozenset({"notApplied", "reportOnlyNotApplied", "notEnabled"})
 HEADER = (
@@ -167,38 +169,18 @@ def _proto_row(
     pools: tuple[list[SignInContext], list[SignInContext]],
     iterations: int,
 ) -> tuple[Row | None, str]:
-    """Time `Decider.decide_without_risk` over a store loaded from `folder`; else say why not.
-
-    The decider is another engineer's moving target: any mismatch with the API this was
-    written against (`Decider(PolicyStore)`, `decide_without_risk(request, now)`) skips the
-    row with a note.
-    """
-    skipped = "proto->decision skipped"
-    try:
-        pb = importlib.import_module("pdp.v1.pdp_pb2")
-        decide_module = importlib.import_module("pdp.decide")
-        store_module = importlib.import_module("pdp.policy_store")
-        convert_in = importlib.import_module("pdp.server.convert_in")
-    except ImportError as exc:
-        return None, f"{skipped}: {exc}"
+    """Time `Decider.decide_without_risk` (convert in, evaluate, convert out) on `folder`."""
     pool, warm_up = pools
-    try:
-        store = store_module.PolicyStore()
-        store.load(folder)
-        decider = decide_module.Decider(store)
-        inputs, warm = (
-            [(to_evaluate_request(ctx, pb), ctx.time) for ctx in requests]
-            for requests in (pool, warm_up)
-        )
-        if inspect.iscoroutinefunction(decider.decide):
-            return None, f"{skipped}: Decider.decide is a coroutine function"
-        decider.decide_without_risk(*warm[0])  # fails here, before timing, if the API moved
-        pairs = zip(inputs, pool, strict=True)
-        differ = sum(convert_in.to_context(r, now) != ctx for (r, now), ctx in pairs)
-    except Exception as exc:  # noqa: BLE001 - report any mismatch with that API, do not crash
-        return None, f"{skipped}: {type(exc).__name__}: {exc}"
+    store = PolicyStore()
+    store.load(folder)
+    decider = Decider(store)
+    inputs, warm = (
+        [(to_evaluate_request(ctx, pb), ctx.time) for ctx in requests]
+        for requests in (pool, warm_up)
+    )
+    differ = sum(to_context(r, now) != ctx for (r, now), ctx in zip(inputs, pool, strict=True))
     note = f"WARNING: {differ} requests differ after proto round trip" if differ else ""
-    samples = time_calls(decider.decide, inputs, iterations, warm)
+    samples = time_calls(decider.decide_without_risk, inputs, iterations, warm)
     responses = [decider.decide_without_risk(request, now) for request, now in inputs]
     applied = applied_in_responses(responses, pb)
     return Row(size, active, "proto->decision", samples, applied), note
