@@ -21,9 +21,14 @@ INSIDER_RISK_LEVELS = ("none", "minor", "moderate", "elevated")
 FLOWS = ("deviceCodeFlow", "authenticationTransfer")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SignInContext:
-    """Who signs in to what, from where, on what device, how authenticated, how risky."""
+    """Who signs in to what, from where, on what device, how authenticated, how risky.
+
+    Treated as immutable once built (use `dataclasses.replace` to derive another). It is not
+    declared frozen only because a frozen dataclass of this width costs microseconds per
+    request to construct.
+    """
 
     request_id: str
     time: float  # epoch seconds of the sign-in

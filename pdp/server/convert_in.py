@@ -204,7 +204,12 @@ def _strings(values: Sequence[str], field: str, limit: int) -> list[str]:
 
 
 def _ids(values: Sequence[str], field: str, limit: int) -> frozenset[str]:
-    return frozenset(value.lower() for value in _strings(values, field, limit))
+    """Like `_strings`, lower-cased, as a set (one pass: group lists are long)."""
+    if len(values) > limit or (values and max(map(len, values)) > MAX_STRING):
+        _strings(values, field, limit)  # raises, naming the field and the entry
+    ids = {value.strip().lower() for value in values}
+    ids.discard("")
+    return frozenset(ids)
 
 
 def _guest_field(subject: pb.Subject, name: Literal["guest_type", "home_tenant_id"]) -> str:

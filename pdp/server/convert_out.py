@@ -7,6 +7,7 @@ table is a bug and raises KeyError (an INTERNAL error), never a silent UNSPECIFI
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Final
@@ -118,7 +119,9 @@ def timestamp(seconds: float) -> Timestamp:
     return Timestamp(seconds=whole, nanos=nanos)
 
 
+@functools.lru_cache(maxsize=8192)
 def _policy(outcome: PolicyOutcome) -> pb.AppliedPolicy:
+    """The AppliedPolicy message of an outcome (outcomes repeat: built once, then copied)."""
     return pb.AppliedPolicy(
         id=outcome.id,
         display_name=outcome.display_name,
