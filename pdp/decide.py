@@ -11,6 +11,7 @@ caller's single clock read.
 from __future__ import annotations
 
 from pdp.context import SignInContext
+from pdp.engine.decision import Verdict
 from pdp.engine.evaluate import evaluate
 from pdp.policy.compile import CompiledPolicySet
 from pdp.policy_store import PolicyStore
@@ -31,10 +32,15 @@ class Decider:
         """Decide one request; raises InvalidRequest or NoPolicySet."""
         ctx = to_context(request, now)
         compiled = self._store.current  # read once: a reload mid-call cannot mix two sets
-        risk = NO_RISK
-        if self._assessor is not None:
-            risk = await self._assessor.assess(ctx, compiled)
-        return _respond(ctx, compiled, risk)
+        assessor = self._assessor
+        if assessor is None:
+            return _respond(ctx, compiled, NO_RISK)
+        ctx = assessor.enrich(ctx)  # geo-IP country feeds country named locations too
+        risk = await assessor.assess(ctx, compiled)
+        decision = evaluate(ctx, compiled, risk, ctx.time)
+        if decision.verdict is Verdict.ALLOW:
+            await assessor.record_allowed(ctx, compiled)  # only under RecordPolicy.ALLOWED
+        return to_response(decision, ctx, ctx.time)
 
     def decide_without_risk(self, request: pb.EvaluateRequest, now: float) -> pb.EvaluateResponse:
         """`decide` with no risk assessor and no I/O: upstream risk levels only."""

@@ -140,6 +140,7 @@ class CompiledPolicySet:
     ipv6: IntervalTable = field(default_factory=IntervalTable)
     countries: dict[str, tuple[int, int]] = field(default_factory=dict)  # "" = unknown
     compliant_network: tuple[int, int] = (0, 0)
+    trusted_networks: tuple[IPNetwork, ...] = ()  # ranges of trusted IP named locations
     # devices: policies whose device condition needs a per-request check
     device_mask: int = 0
     # grant evaluation, by distinct requirement: (controls, policies having it, whether a
@@ -386,6 +387,12 @@ def _index_locations(c: CompiledPolicySet, locations: dict[str, NamedLocation]) 
                 c.compliant_network[0] | include[loc.id],
                 c.compliant_network[1] | exclude[loc.id],
             )
+    c.trusted_networks = tuple(
+        network
+        for loc in locations.values()
+        if loc.kind == "ip" and loc.is_trusted
+        for network in loc.ip_ranges
+    )
     c.ipv4 = _interval_table(ranges[4], include.__getitem__, exclude.__getitem__)
     c.ipv6 = _interval_table(ranges[6], include.__getitem__, exclude.__getitem__)
 

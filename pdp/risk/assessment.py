@@ -65,6 +65,14 @@ class RiskAssessor(Protocol):
     could use the result; they never raise: failures come back as a degraded Assessment.
     """
 
+    def enrich(self, ctx: SignInContext) -> SignInContext:
+        """The context with its location filled in (geo-IP), for the engine's locations."""
+        ...
+
     async def assess(self, ctx: SignInContext, compiled: CompiledPolicySet) -> Assessment:
         """The risk pdp itself sees in this sign-in."""
+        ...
+
+    async def record_allowed(self, ctx: SignInContext, compiled: CompiledPolicySet) -> None:
+        """Record an allowed sign-in, when only allowed ones are recorded (else nothing)."""
         ...
