@@ -1,13 +1,14 @@
 """The `pdp` command line: serve the gRPC API, evaluate one request, validate a policy set.
 
-    pdp serve --policies PATH [--listen HOST:PORT] [--log-format json|console]
+    pdp serve --policies PATH [--listen HOST:PORT] [--workers N] [... see pdp.config]
     pdp evaluate --policies PATH --request FILE|- [--explain] [--time RFC3339]
     pdp validate --policies PATH [--quiet]
 
-`PDP_POLICIES` and `PDP_LISTEN` supply defaults for `--policies` and `--listen`. `evaluate`
-goes through the same `Decider` as the server, so its JSON output is what the server would
-answer. Exit codes: 0 success, 1 invalid policies (or the server could not start),
-2 a bad command line or request.
+`serve`'s options (and their PDP_* environment variables) are the table in `pdp.config`;
+`PDP_POLICIES` also supplies `--policies` for `evaluate` and `validate`. `evaluate` goes
+through the same `Decider` as the server, so its JSON output is what the server would
+answer. Exit codes: 0 success (also after a graceful stop), 1 invalid policies (or the
+server could not start), 2 a bad command line or request.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TextIO
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from pdp.config import HelpFormatter, Settings, add_serve_options, settings_from_args
 from pdp.decide import Decider
 from pdp.observability.logging import configure_logging
 from pdp.policy.compile import compile_policy_set
@@ -31,11 +33,9 @@ from pdp.policy.diagnostics import Diagnostic, PolicySetError, Severity
 from pdp.policy.load import load_policy_set
 from pdp.policy.source import DocumentKind, load_sources
 from pdp.policy_store import PolicyStore
-from pdp.server.app import serve
 from pdp.server.errors import InvalidRequest
 from pdp.v1 import pdp_pb2 as pb
 
-DEFAULT_LISTEN = "127.0.0.1:50051"
 EXIT_OK, EXIT_POLICIES, EXIT_USAGE = 0, 1, 2
 _LOCATION_KINDS = frozenset(
     {
@@ -74,19 +74,14 @@ def _parser() -> argparse.ArgumentParser:
             help=policies_help,
         )
 
-    serve_cmd = commands.add_parser("serve", help="serve the gRPC decision API")
-    add_policies(serve_cmd)
-    serve_cmd.add_argument(
-        "--listen",
-        type=_listen_address,
-        default=os.environ.get("PDP_LISTEN", DEFAULT_LISTEN),
-        help=f"HOST:PORT to listen on, port 0 picks a free one (default: $PDP_LISTEN or "
-        f"{DEFAULT_LISTEN})",
+    serve_cmd = commands.add_parser(
+        "serve",
+        help="serve the gRPC decision API",
+        description="Serve pdp.v1.PolicyDecisionService, health and reflection over gRPC.",
+        formatter_class=HelpFormatter,
     )
-    serve_cmd.add_argument(
-        "--log-format", choices=("json", "console"), default="json", help="log record format"
-    )
-    serve_cmd.set_defaults(command=_serve)
+    add_serve_options(serve_cmd)
+    serve_cmd.set_defaults(command=_serve, parser=serve_cmd)
 
     evaluate_cmd = commands.add_parser("evaluate", help="decide one request (proto3 JSON)")
     add_policies(evaluate_cmd)
@@ -110,13 +105,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _listen_address(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not (sep and host and port.isdigit() and int(port) <= 65535):
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return value
-
-
 def _rfc3339(value: str) -> float:
     stamp = Timestamp()
     try:
@@ -127,13 +115,19 @@ def _rfc3339(value: str) -> float:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    configure_logging(json=args.log_format == "json")
+    settings = settings_from_args(args, os.environ, args.parser.error)
+    configure_logging(json=settings.log_format == "json")
+    # Imported here: `evaluate` and `validate` need neither grpc's server nor its extras.
+    from pdp.server.app import run_event_loop, serve  # noqa: PLC0415
+    from pdp.server.workers import supervise  # noqa: PLC0415
+
     try:
-        asyncio.run(serve(args.policies, args.listen))
-    except PolicySetError as exc:
-        _print_diagnostics(exc.diagnostics, sys.stderr)
+        if settings.workers > 1:
+            return supervise(settings)
+        run_event_loop(serve(settings, _print_listening(settings)))
+    except PolicySetError:  # each diagnostic was logged
         print(
-            f"pdp serve: refusing to start: {args.policies} is not a valid policy set",
+            f"pdp serve: refusing to start: {settings.policies} is not a valid policy set",
             file=sys.stderr,
         )
         return EXIT_POLICIES
@@ -141,6 +135,15 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"pdp serve: {exc}", file=sys.stderr)
         return EXIT_POLICIES
     return EXIT_OK
+
+
+def _print_listening(settings: Settings) -> Callable[[int], None]:
+    host = settings.listen.rpartition(":")[0]
+
+    def ready(port: int) -> None:
+        print(f"listening on {host}:{port}", flush=True)
+
+    return ready
 
 
 def _evaluate(args: argparse.Namespace) -> int:

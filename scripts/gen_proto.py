@@ -48,6 +48,7 @@ def generate(out: Path) -> None:
 
 
 def main() -> None:
+    """Parse the command line and generate."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT, help="root to write under")
     generate(parser.parse_args().out)

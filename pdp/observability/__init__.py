@@ -1,1 +1,1 @@
-"""Observability: the structured log configuration (and, later, metrics), each set up once."""
+"""Observability: every metric (declared once), the decision observer and audit log, logging."""

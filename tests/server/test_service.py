@@ -10,10 +10,14 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
+from pdp.config import Settings
+from pdp.decide import Decider
 from pdp.policy.diagnostics import PolicySetError
 from pdp.policy_store import NoPolicySet, PolicyStore
-from pdp.server.app import build_server
+from pdp.server.app import SERVICE_NAME, build_server
 from pdp.server.errors import GRPC_STATUS, ErrorCode, InvalidRequest, error_code
+from pdp.server.health import Health
+from pdp.server.service import PolicyDecisionService
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc
 
@@ -24,7 +28,9 @@ def call(store: PolicyStore, *requests: pb.EvaluateRequest) -> list[Outcome]:
     """Serve `store` on 127.0.0.1:0 and send each request; a failed call is its error."""
 
     async def scenario() -> list[Outcome]:
-        server, port = build_server(store, "127.0.0.1:0")
+        settings = Settings(policies=Path("unused"), listen="127.0.0.1:0")
+        service = PolicyDecisionService(Decider(store))
+        server, port = build_server(service, Health([SERVICE_NAME]), settings)
         await server.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
