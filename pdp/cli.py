@@ -33,6 +33,8 @@ from pdp.policy.diagnostics import Diagnostic, PolicySetError, Severity
 from pdp.policy.load import load_policy_set
 from pdp.policy.source import DocumentKind, load_sources
 from pdp.policy_store import PolicyStore
+from pdp.risk.assessor import build_assessor
+from pdp.risk.settings import RiskSettings
 from pdp.server.errors import InvalidRequest
 from pdp.v1 import pdp_pb2 as pb
 
@@ -83,11 +85,24 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_options(serve_cmd)
     serve_cmd.set_defaults(command=_serve, parser=serve_cmd)
 
-    evaluate_cmd = commands.add_parser("evaluate", help="decide one request (proto3 JSON)")
+    evaluate_cmd = commands.add_parser(
+        "evaluate",
+        help="decide requests (proto3 JSON)",
+        description="Decide EvaluateRequests in order, through the server's decision path. "
+        "Several --request files share one risk history (in-process unless --redis-url), so "
+        "a sequence of sign-ins shows pdp's impossible-travel detection.",
+    )
     add_policies(evaluate_cmd)
     evaluate_cmd.add_argument(
-        "--request", required=True, help="EvaluateRequest as proto3 JSON: a file, or - for stdin"
+        "--request",
+        required=True,
+        action="append",
+        help="EvaluateRequest as proto3 JSON: a file, or - for stdin; repeat for a sequence",
     )
+    evaluate_cmd.add_argument(
+        "--redis-url", default="", help="risk history in Redis instead of in-process"
+    )
+    evaluate_cmd.add_argument("--geoip-db", default="", help="MaxMind City or Country database")
     evaluate_cmd.add_argument(
         "--explain", action="store_true", help="also report why each policy did not apply"
     )
@@ -147,15 +162,17 @@ def _print_listening(settings: Settings) -> Callable[[int], None]:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    request = pb.EvaluateRequest()
-    try:
-        text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text("utf-8")
-        json_format.Parse(text, request)  # unknown fields are errors
-    except (OSError, UnicodeDecodeError, json_format.ParseError) as exc:
-        print(f"pdp evaluate: {args.request}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.explain:
-        request.explain = True
+    requests: list[pb.EvaluateRequest] = []
+    for source in args.request:
+        request = pb.EvaluateRequest()
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
+            json_format.Parse(text, request)  # unknown fields are errors
+        except (OSError, UnicodeDecodeError, json_format.ParseError) as exc:
+            print(f"pdp evaluate: {source}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        request.explain = request.explain or args.explain
+        requests.append(request)
     store = PolicyStore()
     try:
         store.load(args.policies)
@@ -163,13 +180,42 @@ def _evaluate(args: argparse.Namespace) -> int:
         _print_diagnostics(exc.diagnostics, sys.stderr)
         return EXIT_POLICIES
     now = time.time() if args.time is None else args.time
+    settings = RiskSettings(redis_url=args.redis_url, geoip_db=args.geoip_db)
     try:
-        response = asyncio.run(Decider(store).decide(request, now))
-    except InvalidRequest as exc:
-        print(f"pdp evaluate: {args.request}: {exc}", file=sys.stderr)
+        responses = asyncio.run(_decide_all(store, settings, requests, now))
+    except _RequestError as exc:
+        print(f"pdp evaluate: {args.request[exc.index]}: {exc.error}", file=sys.stderr)
         return EXIT_USAGE
-    print(json_format.MessageToJson(response, preserving_proto_field_name=False, indent=2))
+    texts = [
+        json_format.MessageToJson(r, preserving_proto_field_name=False, indent=2) for r in responses
+    ]
+    print(texts[0] if len(texts) == 1 else "[\n" + ",\n".join(texts) + "\n]")
     return EXIT_OK
+
+
+class _RequestError(Exception):
+    """Which request of a sequence was invalid."""
+
+    def __init__(self, index: int, error: InvalidRequest) -> None:
+        self.index, self.error = index, error
+
+
+async def _decide_all(
+    store: PolicyStore, settings: RiskSettings, requests: list[pb.EvaluateRequest], now: float
+) -> list[pb.EvaluateResponse]:
+    """Decide `requests` in order with one decider and one risk history."""
+    assessor = build_assessor(settings)
+    try:
+        decider = Decider(store, assessor)
+        responses = []
+        for index, request in enumerate(requests):
+            try:
+                responses.append(await decider.decide(request, now))
+            except InvalidRequest as exc:
+                raise _RequestError(index, exc) from exc
+        return responses
+    finally:
+        await assessor.close()
 
 
 def _validate(args: argparse.Namespace) -> int:

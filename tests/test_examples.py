@@ -33,7 +33,7 @@ EXPECTED = {
     ),
     "analyst-dev-risky-sign-in.json": (
         "DECISION_CHALLENGE",
-        {"AI02": "FAILURE", "AI03": "SUCCESS", "AI07": "SUCCESS"},
+        {"AI02": "FAILURE", "AI03": "SUCCESS", "AI07": "SUCCESS", "AI11": "FAILURE"},
     ),
     "pipeline-from-outside-runners.json": ("DECISION_DENY", {"AI09": "FAILURE"}),
     "legacy-mail-client.json": ("DECISION_ALLOW", {"AI10": "REPORT_ONLY_FAILURE"}),
@@ -43,6 +43,7 @@ EXPECTED = {
 def test_every_example_request_is_pinned() -> None:
     """Each request file under examples/requests has an expected decision here."""
     assert sorted(p.name for p in REQUESTS.glob("*.json")) == sorted(EXPECTED)
+    assert sorted(p.name for p in (REQUESTS / "travel").glob("*.json")) == sorted(TRAVEL)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -82,3 +83,38 @@ def test_example_policies_load_without_diagnostics() -> None:
         text=True,
     ).stdout
     assert "0 errors, 0 warnings" in out
+
+
+# The impossible-travel walk-through: one user, four sign-ins, one shared risk history.
+TRAVEL = {
+    "1-paris.json": ("DECISION_ALLOW", []),
+    "2-new-york-one-hour-later.json": ("DECISION_DENY", [("impossibleTravel", "RISK_LEVEL_HIGH")]),
+    "3-lyon-next-day.json": ("DECISION_ALLOW", []),
+    "4-berlin-one-hour-after-lyon.json": (
+        "DECISION_ALLOW",
+        [("unlikelyTravel", "RISK_LEVEL_MEDIUM")],
+    ),
+}
+
+
+def test_travel_sequence_detects_impossible_and_unlikely_travel() -> None:
+    """Several --request files share one history: New York after Paris is blocked."""
+    files = [str(REQUESTS / "travel" / name) for name in sorted(TRAVEL)]
+    out = subprocess.run(
+        [sys.executable, "-m", "pdp", "evaluate", "--policies", str(POLICIES)]
+        + [arg for f in files for arg in ("--request", f)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    responses = json.loads(out)
+    got = [
+        (
+            r["decision"],
+            [(d["kind"], d["level"]) for d in r.get("risk", {}).get("detections", [])],
+        )
+        for r in responses
+    ]
+    assert got == [TRAVEL[name] for name in sorted(TRAVEL)]
+    berlin = {p["displayName"][:4]: p["result"] for p in responses[3]["policies"]}
+    assert berlin["AI11"] == "POLICY_RESULT_SUCCESS"  # MFA at medium risk, met by the push
