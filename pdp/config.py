@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from pdp.gateway.config import GatewayConfig, GatewayConfigError, load_gateway_config
 from pdp.risk.settings import FailureMode, RecordPolicy, RiskSettings
 
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
@@ -45,6 +46,13 @@ class Settings:
     audit_truncate_ip: bool = False
     log_format: str = "json"
     risk: RiskSettings = field(default_factory=RiskSettings)
+    gateway_config: Path | None = None  # Envoy ext_authz mapping (checked when parsed)
+
+    def gateway(self) -> GatewayConfig:
+        """The Envoy ext_authz mapping: the --gateway-config file, else the defaults."""
+        if self.gateway_config is None:
+            return GatewayConfig()
+        return load_gateway_config(self.gateway_config)
 
     @property
     def host(self) -> str:
@@ -201,6 +209,8 @@ SERVE_OPTIONS: Final[tuple[Option, ...]] = (
          "audit IPv4 addresses as their /24 and IPv6 as their /48"),
     _opt("--log-format", "FORMAT", _choice("json", "console"), "json", "json",
          "log records on stderr: json lines, or console for a person"),
+    _opt("--gateway-config", "PATH", Path, "", "(built-in defaults)",
+         "YAML mapping Envoy ext_authz CheckRequests to sign-ins (see Envoy and Istio)"),
     _opt("--redis-url", "URL", _text, "", "(in-process store)",
          "risk history in Redis: redis:// or rediss:// (TLS), user and password allowed"),
     _opt("--redis-mode", "MODE", _choice("standalone", "sentinel", "cluster"), "standalone",
@@ -281,6 +291,11 @@ def settings_from_args(
         error("--tls-cert and --tls-key go together")
     if v["client_ca"] is not None and v["tls_cert"] is None:
         error("--client-ca needs --tls-cert and --tls-key")
+    if v["gateway_config"] is not None:
+        try:
+            load_gateway_config(v["gateway_config"])  # refuse a bad file before serving
+        except (GatewayConfigError, OSError) as exc:
+            error(f"--gateway-config: {exc}")
     risk = RiskSettings(
         redis_url=v["redis_url"] or "",
         redis_mode=v["redis_mode"],
@@ -309,6 +324,7 @@ def settings_from_args(
         audit_truncate_ip=bool(v["audit_truncate_ip"]),
         log_format=v["log_format"],
         risk=risk,
+        gateway_config=v["gateway_config"],
     )
 
 

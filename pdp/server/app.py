@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from pdp.config import Settings
 from pdp.decide import Decider
+from pdp.gateway.service import EXT_AUTHZ_SERVICE, add_ext_authz
 from pdp.observability.audit import AuditLog
 from pdp.observability.decisions import DecisionObserver
 from pdp.observability.metrics import start_metrics_server
@@ -117,7 +118,15 @@ async def serve(
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, _on_hangup, reloader, audit)
     try:
-        server, port = build_server(service, health, settings, shared_port=shared_port)
+        gateway = settings.gateway()
+        ext_authz = {
+            EXT_AUTHZ_SERVICE: lambda server: add_ext_authz(
+                server, decider, gateway, observer=observer
+            )
+        }
+        server, port = build_server(
+            service, health, settings, shared_port=shared_port, more_services=ext_authz
+        )
         if metrics and settings.metrics_port:
             metrics_server = start_metrics_server(settings.host, settings.metrics_port)
         await server.start()

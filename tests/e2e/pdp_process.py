@@ -24,8 +24,11 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
+
+from pdp.v1 import pdp_pb2 as pb
 
 START_TIMEOUT_S = 30.0
 # Reconnect fast: the tests connect while the server is still starting.
@@ -221,3 +224,15 @@ class Watcher:
         """Cancel the stream and close the channel."""
         self._stream.cancel()
         self._channel.close()
+
+
+def requests_of(sign_ins: dict[str, dict[str, Any]]) -> dict[str, pb.EvaluateRequest]:
+    """The shared sign-ins as EvaluateRequests, by name."""
+    return {
+        name: json_format.ParseDict(data, pb.EvaluateRequest()) for name, data in sign_ins.items()
+    }
+
+
+def channel(address: str) -> grpc.Channel:
+    """A plaintext channel to `address`."""
+    return grpc.insecure_channel(address, options=FAST_RECONNECT)

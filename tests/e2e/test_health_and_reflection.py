@@ -9,11 +9,10 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import channel
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from pdp_process import PdpProcess, Watcher
+from pdp_process import PdpProcess, Watcher, channel
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -86,6 +85,7 @@ def test_reflection_lists_the_services_and_describes_the_api(pdp: PdpProcess) ->
     listed = reflect(pdp.address, reflection_pb2.ServerReflectionRequest(list_services=""))
     assert {s.name for s in listed.list_services_response.service} == {
         API,
+        "envoy.service.auth.v3.Authorization",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }

@@ -9,8 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import channel, requests_of
-from pdp_process import PdpProcess
+from pdp_process import PdpProcess, channel, requests_of
 
 from pdp.observability.audit_record import DECISIONS, NOT_APPLIED_RESULTS, RESULTS
 from pdp.v1 import pdp_pb2 as pb

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from conftest import requests_of
-from pdp_process import PdpProcess
+from pdp_process import PdpProcess, requests_of
 
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc

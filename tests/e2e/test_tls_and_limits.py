@@ -10,13 +10,12 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import channel, requests_of
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from pdp_process import PdpProcess, Watcher
+from pdp_process import PdpProcess, Watcher, channel, requests_of
 
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc

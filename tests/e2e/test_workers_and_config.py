@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import channel, requests_of
-from pdp_process import PdpProcess
+from pdp_process import PdpProcess, channel, requests_of
 
 from pdp.config import SERVE_OPTIONS
 from pdp.v1 import pdp_pb2_grpc

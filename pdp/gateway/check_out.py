@@ -1,0 +1,208 @@
+"""EvaluateResponse -> CheckResponse: pdp's decision in Envoy's words.
+
+- ALLOW: OK. The upstream request gets `x-pdp-decision`, `x-pdp-request-id` and, when a
+  sign-in frequency applies, `x-pdp-session-max-age` (seconds; 0 for every time). Each is
+  set with OVERWRITE_IF_EXISTS_OR_ADD, which replaces every copy a client sent; a client's
+  `x-pdp-session-max-age` is removed when pdp sets none (`headers_to_remove`, which Envoy
+  applies after the set headers, so it never names a header pdp sets).
+- CHALLENGE: 401 with RFC 9470's step-up challenge, `WWW-Authenticate: Bearer
+  error="insufficient_user_authentication", error_description="...", acr_values="..."`
+  (the acr value configured for an unmet control, and the authentication contexts the route
+  requires) and `max_age="N"` when re-authentication is due; a JSON body lists the
+  requirements and messages.
+- DENY: 403 with a JSON body of messages and the request id.
+- A request pdp could not evaluate is denied, never allowed (fail closed): 401 without
+  identity, 403 for a malformed request, 503 with no policy set loaded, 500 for a bug.
+
+Every answer carries the decision in `dynamic_metadata` (namespace
+`envoy.filters.http.ext_authz` in Envoy) so access logs can record it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from pdp.gateway.envoy import OVERWRITE, auth
+from pdp.gateway.identity import Unauthenticated
+from pdp.server.errors import ErrorCode
+from pdp.v1 import pdp_pb2 as pb
+
+DECISION_HEADER: Final = "x-pdp-decision"
+REQUEST_ID_HEADER: Final = "x-pdp-request-id"
+SESSION_MAX_AGE_HEADER: Final = "x-pdp-session-max-age"
+INSUFFICIENT: Final = "insufficient_user_authentication"
+REAUTHENTICATION: Final = "reauthentication"
+_OK: Final = 0  # google.rpc.Code OK
+_PERMISSION_DENIED: Final = 7
+_UNAUTHENTICATED: Final = 16
+_NAMES: Final[Mapping[int, str]] = {
+    pb.DECISION_ALLOW: "allow",
+    pb.DECISION_CHALLENGE: "challenge",
+    pb.DECISION_DENY: "deny",
+}
+_REJECTED: Final[Mapping[ErrorCode, tuple[int, str]]] = {
+    ErrorCode.INVALID_ARGUMENT: (403, "The request could not be evaluated."),
+    ErrorCode.NO_POLICY_SET: (503, "Access policies are not loaded yet. Try again shortly."),
+    ErrorCode.INTERNAL: (500, "Access could not be evaluated. Contact your administrator."),
+}
+
+
+def to_check_response(
+    response: pb.EvaluateResponse, route_contexts: Iterable[str], acr_values: Mapping[str, str]
+) -> Any:
+    """The CheckResponse for pdp's answer to one request."""
+    decision = response.decision
+    if decision == pb.DECISION_ALLOW:
+        return _allow(response)
+    if decision == pb.DECISION_CHALLENGE:
+        return _challenge(response, route_contexts, acr_values)
+    body = {"decision": "deny", "request_id": response.request_id, "messages": [*response.messages]}
+    return _denied(403, _PERMISSION_DENIED, body, _metadata(response), response.request_id)
+
+
+def rejected(code: ErrorCode, exc: BaseException, request_id: str) -> Any:
+    """The fail-closed answer to a request pdp could not evaluate."""
+    meta = {"pdp_decision": "deny", "pdp_request_id": request_id, "pdp_error": code.value}
+    if isinstance(exc, Unauthenticated):
+        meta["pdp_error"] = "unauthenticated"
+        body: dict[str, Any] = {
+            "decision": "deny",
+            "error": "unauthenticated",
+            "request_id": request_id,
+        }
+        headers = {"www-authenticate": "Bearer"}
+        return _denied(401, _UNAUTHENTICATED, body, meta, request_id, headers)
+    status, message = _REJECTED.get(code, _REJECTED[ErrorCode.INTERNAL])
+    body = {
+        "decision": "deny",
+        "error": code.value,
+        "request_id": request_id,
+        "messages": [message],
+    }
+    return _denied(status, _PERMISSION_DENIED, body, meta, request_id)
+
+
+def max_age(response: pb.EvaluateResponse) -> int | None:
+    """The sign-in frequency in seconds (0 for every time); None when no policy sets one."""
+    frequency = response.session.sign_in_frequency
+    which = frequency.WhichOneof("value")
+    if which == "every_time":
+        return 0
+    if which == "period":
+        return frequency.period.seconds
+    return None
+
+
+def _allow(response: pb.EvaluateResponse) -> Any:
+    check = auth.CheckResponse()
+    check.status.code = _OK
+    ok = check.ok_response
+    _header(ok.headers, DECISION_HEADER, "allow")
+    _header(ok.headers, REQUEST_ID_HEADER, response.request_id)
+    age = max_age(response)
+    if age is None:
+        ok.headers_to_remove.append(SESSION_MAX_AGE_HEADER)
+    else:
+        _header(ok.headers, SESSION_MAX_AGE_HEADER, str(age))
+    _set_metadata(check.dynamic_metadata, _metadata(response, age))
+    return check
+
+
+def _challenge(
+    response: pb.EvaluateResponse, route_contexts: Iterable[str], acr_values: Mapping[str, str]
+) -> Any:
+    requirements = response.requirements
+    acrs = dict.fromkeys(
+        acr_values[control] for r in requirements for control in r.any_of if control in acr_values
+    )
+    acrs.update(dict.fromkeys(route_contexts))
+    age = (
+        max_age(response) or 0 if any(REAUTHENTICATION in r.any_of for r in requirements) else None
+    )
+    if acrs:
+        description = "A different authentication level is required"
+    elif age is not None:
+        description = "More recent authentication is required"
+    else:
+        description = "Additional authentication is required"
+    params = [f'error="{INSUFFICIENT}"', f'error_description="{description}"']
+    if acrs:
+        params.append(f'acr_values="{_quoted(" ".join(acrs))}"')
+    if age is not None:
+        params.append(f'max_age="{age}"')
+    body: dict[str, Any] = {
+        "decision": "challenge",
+        "request_id": response.request_id,
+        "requirements": [{"any_of": [*r.any_of]} for r in requirements],
+        "messages": [*response.messages],
+    }
+    if acrs:
+        body["acr_values"] = " ".join(acrs)
+    if age is not None:
+        body["max_age"] = age
+    headers = {"www-authenticate": "Bearer " + ", ".join(params)}
+    meta = _metadata(response)
+    return _denied(401, _UNAUTHENTICATED, body, meta, response.request_id, headers)
+
+
+def _denied(  # noqa: PLR0917 - the parts of one denied answer
+    status: int,
+    grpc_code: int,
+    body: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    request_id: str,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    check = auth.CheckResponse()
+    check.status.code = grpc_code
+    denied = check.denied_response
+    denied.body = json.dumps(body, separators=(",", ":"))
+    denied.status.code = status  # envoy.type.v3.StatusCode numbers are the HTTP codes
+    _header(denied.headers, "content-type", "application/json")
+    _header(denied.headers, REQUEST_ID_HEADER, request_id)
+    for name, value in (headers or {}).items():
+        _header(denied.headers, name, value)
+    _set_metadata(check.dynamic_metadata, metadata)
+    return check
+
+
+def _header(headers: Any, name: str, value: str) -> None:
+    headers.add(header={"key": name, "value": value}, append_action=OVERWRITE)
+
+
+def _metadata(response: pb.EvaluateResponse, age: int | None = None) -> dict[str, Any]:
+    """The decision as dynamic metadata, for access logs and later filters."""
+    meta: dict[str, Any] = {
+        "pdp_decision": _NAMES.get(response.decision, "deny"),
+        "pdp_request_id": response.request_id,
+        "pdp_policy_version": response.policy_version,
+    }
+    if response.requirements:
+        meta["pdp_requirements"] = [" or ".join(r.any_of) for r in response.requirements]
+    if age is None:
+        age = max_age(response)
+    if age is not None:
+        meta["pdp_session_max_age"] = age
+    return meta
+
+
+def _set_metadata(struct: Any, meta: Mapping[str, Any]) -> None:
+    """Write `meta` (text, numbers, lists of text) into a Struct; faster than Struct.update."""
+    fields = struct.fields
+    for key, value in meta.items():
+        if isinstance(value, str):
+            fields[key].string_value = value
+        elif isinstance(value, list):
+            values = fields[key].list_value.values
+            for item in value:
+                values.add().string_value = item
+        else:
+            fields[key].number_value = value
+
+
+def _quoted(text: str) -> str:
+    """`text` safe inside an HTTP quoted-string: printable ASCII, quotes escaped."""
+    clean = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return clean.replace("\\", "\\\\").replace('"', '\\"')

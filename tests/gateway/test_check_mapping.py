@@ -1,0 +1,236 @@
+"""check_in's mapping, field by field: client IP, identity, signals, client app type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from envoy_requests import (
+    ADA,
+    DEV_APP,
+    DEV_HOST,
+    ENGINEERS,
+    HOME,
+    LB,
+    OFFICE,
+    TENANT,
+    engineer_claims,
+    envoy_check,
+)
+from google.protobuf import json_format
+
+from pdp.gateway.check_in import request_id, to_evaluate_request
+from pdp.gateway.config import GatewayConfig, parse_gateway_config
+from pdp.server.convert_in import to_context
+from pdp.server.errors import InvalidRequest
+from pdp.v1 import pdp_pb2 as pb
+
+
+def translate(config: GatewayConfig, request: Any) -> dict[str, Any]:
+    """The EvaluateRequest for `request`, as proto3 JSON."""
+    out = to_evaluate_request(request, config, "rid-1").request
+    return json_format.MessageToDict(out)
+
+
+def with_network(config: GatewayConfig, **network: Any) -> GatewayConfig:
+    """The example config with other network settings."""
+    return parse_gateway_config(
+        {"network": network, "application": {"default": DEV_APP}, "step_up": {}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "peer", "client"),
+    [
+        (0, f"{OFFICE}", LB, LB),  # XFF ignored: the connection is the client
+        (1, f"{HOME}", LB, HOME),  # one LB appended the client
+        (1, f"{OFFICE}, {HOME}", LB, HOME),  # the client's own entry is never read
+        (1, f"{HOME}, {LB}", LB, HOME),  # Envoy appended the peer (use_remote_address)
+        (2, f"{OFFICE}, {HOME}, 10.0.0.9", LB, HOME),  # CDN then LB
+        (1, "::ffff:192.0.2.200", LB, HOME),  # IPv4-mapped IPv6 counts as IPv4
+        (1, "2001:db8::7", "2001:db8:ffff::1", "2001:db8::7"),
+    ],
+)
+def test_client_ip_is_the_entry_the_outermost_trusted_proxy_added(
+    hops: int, forwarded: str, peer: str, client: str
+) -> None:
+    """trusted_hops counts XFF entries from the right, not counting Envoy's own for the peer."""
+    config = with_network(GatewayConfig(), trusted_hops=hops)
+    request = envoy_check(
+        host=DEV_HOST, client="", forwarded=forwarded, peer=peer, claims=engineer_claims()
+    )
+    evaluate = to_evaluate_request(request, config, "rid-1").request
+    assert to_context(evaluate, 0.0).ip_address == client  # as the engine sees it
+
+
+@pytest.mark.parametrize("forwarded", ["", LB, " , "])
+def test_forwarded_for_shorter_than_the_trusted_hops_is_refused(forwarded: str) -> None:
+    """Fewer entries than trusted proxies added is refused, not guessed."""
+    config = with_network(GatewayConfig(), trusted_hops=1)
+    request = envoy_check(host=DEV_HOST, client="", forwarded=forwarded, claims=engineer_claims())
+    with pytest.raises(InvalidRequest, match="x-forwarded-for"):
+        translate(config, request)
+
+
+def test_example_mapping_of_an_engineer(config: GatewayConfig) -> None:
+    """The example config maps host, token, posture headers and user agent into a sign-in."""
+    claims = engineer_claims(amr=("pwd", "rsa", "mfa"), acrs=["c1", "c3"], wids=["role-1"])
+    request = envoy_check(host=DEV_HOST, client=HOME, claims=claims)
+    out = translate(config, request)
+    assert out["subject"] == {"userId": ADA, "groupIds": [ENGINEERS], "roleIds": ["role-1"]}
+    assert out["target"] == {"applicationId": DEV_APP, "authenticationContexts": ["c1", "c3"]}
+    assert out["network"] == {"ipAddress": HOME}
+    assert out["device"] == {
+        "deviceId": "laptop-0042",
+        "platform": "PLATFORM_MACOS",
+        "compliant": True,
+        "trustType": "TRUST_TYPE_AZURE_AD",
+    }
+    assert out["clientAppType"] == "CLIENT_APP_TYPE_BROWSER"
+    authn = out["authentication"]
+    assert authn["methods"] == ["password", "x509CertificateSingleFactor"]
+    assert authn["satisfiedControls"] == ["mfa"]  # from amr mfa, and again from acrs c1
+    assert authn["authenticatedAt"].endswith("Z")
+
+
+def test_default_amr_table_never_credits_more_than_the_claim_proves() -> None:
+    """The amr wia adds nothing, ngcmfa only mfa, rsa a single possession factor."""
+    request = envoy_check(
+        host=DEV_HOST, client=HOME, claims=engineer_claims(amr=("wia", "ngcmfa", "rsa", "fido"))
+    )
+    config = parse_gateway_config({"application": {"default": DEV_APP}})
+    authn = translate(config, request)["authentication"]
+    assert authn["methods"] == ["x509CertificateSingleFactor", "fido2"]
+    assert authn["satisfiedControls"] == ["mfa"]
+
+
+def test_guest_gets_its_home_tenant_from_idp() -> None:
+    """Claim acct 1 marks a guest; the home tenant comes from the idp issuer URL."""
+    home = "11111111-2222-3333-4444-555555555555"
+    claims = engineer_claims(acct=1, idp=f"https://sts.windows.net/{home}/")
+    config = parse_gateway_config({"application": {"default": DEV_APP}})
+    subject = translate(config, envoy_check(host=DEV_HOST, client=HOME, claims=claims))["subject"]
+    assert subject["guest"] is True
+    assert subject["homeTenantId"] == home
+
+
+@pytest.mark.parametrize(
+    ("agent", "extra", "path", "wanted"),
+    [
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/126.0", {}, "/", "BROWSER"),
+        ("Mozilla/5.0 (Windows NT 10.0)", {"cookie": ""}, "/", "MOBILE_APPS_AND_DESKTOP_CLIENTS"),
+        ("Mozilla/5.0 (Windows NT 10.0)", {}, "/api/runs", "MOBILE_APPS_AND_DESKTOP_CLIENTS"),
+        ("python-requests/2.32", {}, "/", "MOBILE_APPS_AND_DESKTOP_CLIENTS"),
+    ],
+)
+def test_client_app_type(
+    config: GatewayConfig, agent: str, extra: dict[str, str], path: str, wanted: str
+) -> None:
+    """Browser: a browser user agent, not an API path, not a bearer token without cookies."""
+    headers = {"user-agent": agent, **extra}
+    request = envoy_check(
+        host=DEV_HOST, client=HOME, claims=engineer_claims(), headers=headers, path=path
+    )
+    assert translate(config, request)["clientAppType"] == f"CLIENT_APP_TYPE_{wanted}"
+
+
+@pytest.mark.parametrize(
+    ("agent", "platform"),
+    [
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8)", "PLATFORM_ANDROID"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X)", "PLATFORM_IOS"),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64)", "PLATFORM_WINDOWS"),
+        ("Mozilla/5.0 (X11; Linux x86_64)", "PLATFORM_LINUX"),
+        ("curl/8.5.0", None),
+    ],
+)
+def test_platform_from_user_agent(config: GatewayConfig, agent: str, platform: str | None) -> None:
+    """Without a platform signal the user agent decides it, as Entra does."""
+    request = envoy_check(
+        host=DEV_HOST, client=HOME, claims=engineer_claims(), headers={"user-agent": agent}
+    )
+    assert translate(config, request)["device"].get("platform") == platform
+
+
+def test_device_risk_and_geo_from_metadata() -> None:
+    """Signals can come from another filter's dynamic metadata instead of headers."""
+    config = parse_gateway_config(
+        {
+            "application": {"default": DEV_APP},
+            "device": {"compliant": "metadata:com.example.posture:compliant"},
+            "risk": {"sign_in": "metadata:com.example.posture:risk", "insider": "header:x-insider"},
+            "network": {"country": "header:x-geo-country", "latitude": "header:x-geo-lat"},
+        }
+    )
+    request = envoy_check(
+        host=DEV_HOST,
+        client=HOME,
+        claims=engineer_claims(),
+        headers={"x-insider": "Moderate", "x-geo-country": "fr", "x-geo-lat": "48.85"},
+    )
+    posture = request.attributes.metadata_context.filter_metadata["com.example.posture"]
+    posture.update({"compliant": False, "risk": "high"})
+    out = translate(config, request)
+    assert out["device"].get("compliant") is None  # false is proto3's default
+    assert out["risk"] == {"signIn": "RISK_LEVEL_HIGH", "insider": "INSIDER_RISK_LEVEL_MODERATE"}
+    assert out["network"]["geo"] == {"country": "fr", "latitude": 48.85}
+
+
+TRUSTED_HEADERS = {
+    "application": {"default": DEV_APP},
+    "identity": {
+        "headers": {
+            "user_id": "x-auth-user",
+            "group_ids": "x-auth-groups",
+            "amr": "x-auth-amr",
+            "trusted_sources": ["10.0.0.0/8"],
+        }
+    },
+}
+
+
+def test_trusted_gateway_headers_give_identity_only_from_trusted_peers() -> None:
+    """Configured identity headers are read from a trusted peer and ignored from others."""
+    config = parse_gateway_config(TRUSTED_HEADERS)
+    headers = {"x-auth-user": ADA, "x-auth-groups": f"{ENGINEERS}, g2", "x-auth-amr": "pwd,mfa"}
+    out = translate(config, envoy_check(host=DEV_HOST, client=HOME, headers=headers))
+    assert out["subject"] == {"userId": ADA, "groupIds": [ENGINEERS, "g2"]}
+    assert out["authentication"] == {"methods": ["password"], "satisfiedControls": ["mfa"]}
+    outsider = envoy_check(host=DEV_HOST, client=HOME, headers=headers, peer=HOME)
+    with pytest.raises(InvalidRequest, match="no verified token"):
+        translate(config, outsider)
+
+
+def test_a_repeated_identity_header_is_refused() -> None:
+    """Two copies of a single-valued header (client's and gateway's) refuse the request."""
+    config = parse_gateway_config(TRUSTED_HEADERS)
+    joined = envoy_check(host=DEV_HOST, client=HOME, headers={"x-auth-user": f"evil, {ADA}"})
+    with pytest.raises(InvalidRequest, match="x-auth-user"):
+        translate(config, joined)
+    raw = envoy_check(host=DEV_HOST, client=HOME)
+    http = raw.attributes.request.http
+    for key, value in [*http.headers.items(), ("x-auth-user", "evil"), ("x-auth-user", ADA)]:
+        entry = http.header_map.headers.add()
+        entry.key, entry.raw_value = key, value.encode()
+    http.headers.clear()
+    with pytest.raises(InvalidRequest, match="more than once"):
+        translate(config, raw)
+
+
+def test_request_id_is_envoys_when_usable() -> None:
+    """x-request-id becomes the request id; an unusable one is replaced by a fresh id."""
+    good = envoy_check(host=DEV_HOST, client=HOME, headers={"x-request-id": "req-7"})
+    bad = envoy_check(host=DEV_HOST, client=HOME, headers={"x-request-id": "x" * 300})
+    assert request_id(good) == "req-7"
+    assert len(request_id(bad)) == 32
+
+
+def test_tenant_check_and_workload_fields() -> None:
+    """A configured tenant must match tid; an app token carries no user fields."""
+    config = parse_gateway_config(
+        {"application": {"default": DEV_APP}, "identity": {"jwt": {"tenant_id": TENANT}}}
+    )
+    claims = {"tid": TENANT, "idtyp": "app", "appid": "app-1", "oid": "sp-object"}
+    out = translate(config, envoy_check(host=DEV_HOST, client=HOME, claims=claims))
+    assert out["subject"] == {"servicePrincipalId": "app-1"}
+    assert pb.EvaluateRequest.DESCRIPTOR is not None

@@ -1,0 +1,130 @@
+"""The shipped Envoy and Istio examples parse into Envoy's own messages, so they cannot rot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from envoy.config.bootstrap.v3 import bootstrap_pb2
+from envoy.extensions.access_loggers.stream.v3 import stream_pb2  # noqa: F401 - registers @type
+from envoy.extensions.filters.http.ext_authz.v3 import ext_authz_pb2
+from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401 - registers @type
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2,
+)
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2  # noqa: F401 - registers @type
+from envoy.extensions.upstreams.http.v3 import (  # noqa: F401 - registers @type
+    http_protocol_options_pb2,
+)
+from google.protobuf import any_pb2, json_format
+
+from pdp.gateway.config import load_gateway_config
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVOY = ROOT / "deploy" / "envoy" / "envoy.yaml"
+ISTIO = ROOT / "deploy" / "istio"
+AUTHZ = "envoy.filters.http.ext_authz"
+
+
+def bootstrap() -> Any:
+    """deploy/envoy/envoy.yaml as a Bootstrap; unknown fields or @types fail the parse."""
+    data = yaml.safe_load(ENVOY.read_text(encoding="utf-8"))
+    return json_format.ParseDict(data, bootstrap_pb2.Bootstrap())
+
+
+def connection_manager() -> Any:
+    """The listener's HttpConnectionManager, unpacked from its typed config."""
+    [listener] = bootstrap().static_resources.listeners
+    [chain] = listener.filter_chains
+    [network_filter] = chain.filters
+    hcm = http_connection_manager_pb2.HttpConnectionManager()
+    assert network_filter.typed_config.Unpack(hcm)
+    return hcm
+
+
+def test_envoy_example_is_a_valid_bootstrap() -> None:
+    """Every field of envoy.yaml exists and every typed config's @type resolves."""
+    assert {c.name for c in bootstrap().static_resources.clusters} == {
+        "pdp",
+        "dev_workspace",
+        "prod_workspace",
+        "entra_jwks",
+    }
+
+
+def test_ext_authz_calls_pdp_over_grpc_and_fails_closed() -> None:
+    """ext_authz: gRPC to the pdp cluster with a timeout, no fail-open, jwt metadata forwarded."""
+    filters = {f.name: f for f in connection_manager().http_filters}
+    assert list(filters) == ["envoy.filters.http.jwt_authn", AUTHZ, "envoy.filters.http.router"]
+    authz = ext_authz_pb2.ExtAuthz()
+    assert filters[AUTHZ].typed_config.Unpack(authz)
+    assert authz.grpc_service.envoy_grpc.cluster_name == "pdp"
+    assert authz.grpc_service.timeout.ToMilliseconds() == 250
+    assert authz.failure_mode_allow is False
+    assert list(authz.metadata_context_namespaces) == ["envoy.filters.http.jwt_authn"]
+    jwt = config_pb2.JwtAuthentication()
+    assert filters["envoy.filters.http.jwt_authn"].typed_config.Unpack(jwt)
+    gateway = load_gateway_config(ROOT / "examples" / "gateway-config.yaml")
+    assert jwt.providers["entra"].payload_in_metadata == gateway.identity.jwt.payload_in_metadata
+
+
+def test_every_checked_route_names_its_application() -> None:
+    """Each route either disables ext_authz or sets the pdp_application_id context extension."""
+    gateway = load_gateway_config(ROOT / "examples" / "gateway-config.yaml")
+    for host in connection_manager().route_config.virtual_hosts:
+        for route in host.routes:
+            per_route = ext_authz_pb2.ExtAuthzPerRoute()
+            assert route.typed_per_filter_config[AUTHZ].Unpack(per_route)
+            extensions = per_route.check_settings.context_extensions
+            assert per_route.disabled or extensions[gateway.application.context_extension]
+
+
+def test_access_log_records_the_decision() -> None:
+    """The access log format reads pdp's dynamic metadata."""
+    [log] = connection_manager().access_log
+    text = json_format.MessageToJson(log)
+    assert "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:pdp_decision)%" in text
+
+
+def istio_documents() -> list[dict[str, Any]]:
+    """Every YAML document under deploy/istio/ except pdp's own config."""
+    documents: list[dict[str, Any]] = []
+    for path in sorted(ISTIO.glob("*.yaml")):
+        if path.name != "gateway-config.yaml":
+            documents.extend(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    return documents
+
+
+def test_istio_custom_policy_names_the_mesh_provider() -> None:
+    """The CUSTOM AuthorizationPolicy's provider is the meshConfig extension provider."""
+    kinds = {d["kind"]: d for d in istio_documents() if d["kind"] != "AuthorizationPolicy"}
+    [provider] = kinds["IstioOperator"]["spec"]["meshConfig"]["extensionProviders"]
+    assert provider["envoyExtAuthzGrpc"]["failOpen"] is False
+    custom = [
+        d
+        for d in istio_documents()
+        if d["kind"] == "AuthorizationPolicy" and d["spec"]["action"] == "CUSTOM"
+    ]
+    assert [c["spec"]["provider"]["name"] for c in custom] == [provider["name"]]
+
+
+def test_istio_envoy_filter_patch_is_a_valid_ext_authz() -> None:
+    """The EnvoyFilter's MERGE value parses as Envoy's ExtAuthz and adds jwt_authn metadata."""
+    [envoy_filter] = [d for d in istio_documents() if d["kind"] == "EnvoyFilter"]
+    [patch] = envoy_filter["spec"]["configPatches"]
+    value = patch["patch"]["value"]
+    assert value["name"] == AUTHZ
+    typed = ext_authz_pb2.ExtAuthz()
+    assert json_format.ParseDict(value["typed_config"], any_pb2.Any()).Unpack(typed)
+    assert list(typed.metadata_context_namespaces) == ["envoy.filters.http.jwt_authn"]
+
+
+@pytest.mark.parametrize(
+    "path", [ROOT / "examples" / "gateway-config.yaml", ISTIO / "gateway-config.yaml"]
+)
+def test_shipped_gateway_configs_load(path: Path) -> None:
+    """The example gateway configs are valid."""
+    assert load_gateway_config(path).application.hosts
