@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
+from pdp.server.convert_in import RISK_LEVELS
 from pdp.v1 import pdp_pb2 as pb
 
 DECISIONS: Final[Mapping[int, str]] = {
@@ -43,13 +44,6 @@ NOT_APPLIED_RESULTS: Final = frozenset(
         pb.POLICY_RESULT_REPORT_ONLY_NOT_APPLIED,
     }
 )
-RISK_LEVELS: Final[Mapping[int, str]] = {
-    pb.RISK_LEVEL_UNSPECIFIED: "none",
-    pb.RISK_LEVEL_NONE: "none",
-    pb.RISK_LEVEL_LOW: "low",
-    pb.RISK_LEVEL_MEDIUM: "medium",
-    pb.RISK_LEVEL_HIGH: "high",
-}
 CLIENT_APPS: Final[Mapping[int, str]] = {  # the signIn clientAppUsed spellings
     pb.CLIENT_APP_TYPE_BROWSER: "Browser",
     pb.CLIENT_APP_TYPE_MOBILE_APPS_AND_DESKTOP_CLIENTS: "Mobile Apps and Desktop clients",
