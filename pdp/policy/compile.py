@@ -114,7 +114,6 @@ class CompiledPolicySet:
     group_keys: frozenset[str] = frozenset()  # every group id any policy names
     role_keys: frozenset[str] = frozenset()
     guest_rules: tuple[_Guests, ...] = ()
-    guest_rule_mask: int = 0
     # workload identities (service principal sign-ins)
     all_service_principals: int = 0
     service_principals: Masks = field(default_factory=dict)
@@ -160,11 +159,6 @@ class CompiledPolicySet:
     # applied policies), so repeated traffic reuses instead of builds; bounded by the engine.
     tables: dict[Any, Any] = field(default_factory=dict)
     memo: dict[Any, Any] = field(default_factory=dict)
-
-    @property
-    def policy_order(self) -> tuple[Policy, ...]:
-        """The active policies in bit order (the order decisions report them in)."""
-        return tuple(cp.policy for cp in self.policies)
 
     def requirement_is_interactive(self, controls: Iterable[str]) -> bool:
         """Whether a user could meet a requirement during this sign-in."""
@@ -293,7 +287,6 @@ def _index_identity(c: CompiledPolicySet, cp: CompiledPolicy, bit: int) -> None:
     _add(c.excluded_roles, users.exclude_roles, bit)
     if users.include_guests is not None or users.exclude_guests is not None:
         c.guest_rules += (_Guests(bit, users.include_guests, users.exclude_guests),)
-        c.guest_rule_mask |= bit
     sps = cp.policy.conditions.client_applications
     if SERVICE_PRINCIPALS_IN_MY_TENANT in sps.include_service_principals or (
         ALL in sps.include_service_principals

@@ -215,6 +215,15 @@ def _guests(raw: Mapping[str, Any], key: str, r: Reader, path: str) -> GuestsOrE
     return GuestsOrExternalUsers(types=types, tenants=tenants)
 
 
+def _unevaluable(obj: Mapping[str, Any], keys: tuple[str, ...], r: Reader, path: str) -> list[str]:
+    """Warn about each configured sub-field pdp has no signal for; their dotted names."""
+    section = path.rsplit(".", 1)[-1]
+    found = [key for key in keys if configured(obj.get(key))]
+    for key in found:
+        r.warn(f"{path}.{key}", "pdp has no signal for this: treated as matching")
+    return [f"{section}.{key}" for key in found]
+
+
 def _client_applications(
     raw: Mapping[str, Any], r: Reader, path: str, unevaluable: list[str]
 ) -> ClientApplications:
@@ -230,10 +239,9 @@ def _client_applications(
             "excludeAgentIdServicePrincipals",
         ],
     )
-    for key in ("servicePrincipalFilter", "includeAgentIdServicePrincipals"):
-        if configured(obj.get(key)):
-            r.warn(f"{path}.{key}", "pdp has no signal for this: treated as matching")
-            unevaluable.append(f"clientApplications.{key}")
+    unevaluable += _unevaluable(
+        obj, ("servicePrincipalFilter", "includeAgentIdServicePrincipals"), r, path
+    )
     specials = (SERVICE_PRINCIPALS_IN_MY_TENANT, ALL, NONE)
     return ClientApplications(
         include_service_principals=r.ids(obj, "includeServicePrincipals", path, specials),
@@ -258,10 +266,9 @@ def _applications(
             "globalSecureAccess",
         ],
     )
-    for key in ("applicationFilter", "networkAccess", "globalSecureAccess"):
-        if configured(obj.get(key)):
-            r.warn(f"{path}.{key}", "pdp has no signal for this: treated as matching")
-            unevaluable.append(f"applications.{key}")
+    unevaluable += _unevaluable(
+        obj, ("applicationFilter", "networkAccess", "globalSecureAccess"), r, path
+    )
     actions = set()
     for i, action in enumerate(r.strings(obj, "includeUserActions", path)):
         if action.lower() not in v.USER_ACTIONS:
