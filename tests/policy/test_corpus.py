@@ -1,4 +1,4 @@
-"""Every real Conditional Access export in shared/corpus loads, compiles and evaluates."""
+"""Every real Conditional Access export in tests/corpus loads, compiles and evaluates."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pdp.policy.compile import compile_policy_set
 from pdp.policy.diagnostics import Severity
 from pdp.policy.load import load_policy_set
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "ca-policies"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "ca-policies"
 FILES = sorted(p for p in CORPUS.rglob("*.json"))
 
 

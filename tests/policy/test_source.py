@@ -18,7 +18,7 @@ from pdp.policy.source import (
     load_sources,
 )
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "ca-policies"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "ca-policies"
 
 POLICY = {
     "@odata.context": "https://graph.microsoft.com/beta/$metadata#identity/conditionalAccess/policies/$entity",
