@@ -8,7 +8,7 @@ For each size a policy set is generated (`synthetic.py`), written as Graph JSON,
 through `load_policy_set` and compiled. Each `evaluate(ctx, compiled)` call is timed alone
 with `time.perf_counter_ns`, cycling through one pool of requests, after a warm-up on other
 requests and with the garbage collector off; the same again with `explain=True`, and through
-the proto path (`pdp.decide.Decider.decide_without_risk`). Figures are per call,
+the gRPC API's path (convert in, `Decider.decide_without_risk`, convert out). Figures are per call,
 in µs. Every row starts from a freshly compiled set: the engine memoises per set, and a pool
 smaller than --iterations repeats requests (memo hits); `--requests N` with N >= iterations
 times only requests the engine has not seen.
@@ -39,6 +39,7 @@ from pdp.policy.compile import CompiledPolicySet, compile_policy_set
 from pdp.policy.load import load_policy_set
 from pdp.policy_store import PolicyStore
 from pdp.server.convert_in import to_context
+from pdp.server.convert_out import to_response
 from pdp.v1 import pdp_pb2 as pb
 
 NOT_APPLIED = frozenset({"notApplied", "reportOnlyNotApplied", "notEnabled"})
@@ -169,19 +170,24 @@ def _proto_row(
     pools: tuple[list[SignInContext], list[SignInContext]],
     iterations: int,
 ) -> tuple[Row | None, str]:
-    """Time `Decider.decide_without_risk` (convert in, evaluate, convert out) on `folder`."""
+    """Time the gRPC API's path without risk (convert in, evaluate, convert out) on `folder`."""
     pool, warm_up = pools
     store = PolicyStore()
     store.load(folder)
     decider = Decider(store)
+
+    def proto_path(request: Any, now: float) -> Any:
+        ctx = to_context(request, now)
+        return to_response(decider.decide_without_risk(ctx), ctx)
+
     inputs, warm = (
         [(to_evaluate_request(ctx, pb), ctx.time) for ctx in requests]
         for requests in (pool, warm_up)
     )
     differ = sum(to_context(r, now) != ctx for (r, now), ctx in zip(inputs, pool, strict=True))
     note = f"WARNING: {differ} requests differ after proto round trip" if differ else ""
-    samples = time_calls(decider.decide_without_risk, inputs, iterations, warm)
-    responses = [decider.decide_without_risk(request, now) for request, now in inputs]
+    samples = time_calls(proto_path, inputs, iterations, warm)
+    responses = [proto_path(request, now) for request, now in inputs]
     applied = applied_in_responses(responses, pb)
     return Row(size, active, "proto->decision", samples, applied), note
 

@@ -31,12 +31,16 @@ import grpc
 from google.protobuf import json_format
 
 from pdp.decide import Decider
-from pdp.gateway.check_in import request_id, to_evaluate_request
+from pdp.gateway import check_in
+from pdp.gateway.check_in import request_id
 from pdp.gateway.check_out import to_check_response
 from pdp.gateway.config import GatewayConfig, load_gateway_config
+from pdp.gateway.draft import SignInDraft
 from pdp.gateway.envoy import auth, auth_grpc
 from pdp.gateway.service import add_ext_authz
+from pdp.observability.decisions import DecisionObserver
 from pdp.policy_store import PolicyStore
+from pdp.server.convert_in import to_context
 from pdp.server.service import PolicyDecisionService
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc
@@ -193,8 +197,11 @@ async def over_grpc(
 ) -> dict[str, Any]:
     """Sequential latency and concurrent throughput of both RPCs on one server."""
     server = grpc.aio.server()
-    pdp_pb2_grpc.add_PolicyDecisionServiceServicer_to_server(PolicyDecisionService(decider), server)
-    add_ext_authz(server, decider, config)
+    observer = DecisionObserver()
+    pdp_pb2_grpc.add_PolicyDecisionServiceServicer_to_server(
+        PolicyDecisionService(decider, observer), server
+    )
+    add_ext_authz(server, decider, config, observer)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
@@ -229,17 +236,18 @@ async def in_process(
 ) -> dict[str, list[int]]:
     """The same split without gRPC: decide alone, and translate + decide + respond."""
     checks = [check_request(*s) for s in SCENARIOS]
-    evaluates = [evaluate_request(*s) for s in SCENARIOS]
+    contexts = [to_context(evaluate_request(*s), time.time()) for s in SCENARIOS]
     acr = config.step_up.acr_values
 
     async def decide_only(i: int) -> None:
-        await decider.decide(evaluates[i % len(evaluates)], time.time())
+        await decider.decide(contexts[i % len(contexts)])
 
     async def check_path(i: int) -> None:
         check = checks[i % len(checks)]
-        translation = to_evaluate_request(check, config, request_id(check))
-        response = await decider.decide(translation.request, time.time())
-        to_check_response(response, translation.route_contexts, acr)
+        rid = request_id(check)
+        ctx, route_contexts = check_in.to_context(check, config, SignInDraft(rid, time.time()))
+        decision = await decider.decide(ctx)
+        to_check_response(decision, rid, route_contexts, acr)
 
     out: dict[str, list[int]] = {"decide": [], "translate+decide+respond": []}
     for fn in (decide_only, check_path):  # warm-up

@@ -20,7 +20,8 @@ assessor, `build_assessor(RiskSettings())` (in-process store), and
 starts on a free port (`--save "" --appendonly no`) and stops. Each first runs a warm-up
 of `--warm-up` sign-ins per user (at concurrency), so the histories are full (20 sign-ins,
 the default history size) as on a server that has run for a while; then `--samples`
-sequential `await decider.decide(request, now)` calls, each timed alone (p50 / p99); then
+sequential decisions (convert in, `await decider.decide(ctx)`, convert out), each timed
+alone (p50 / p99); then
 `--concurrency` tasks deciding as fast as they can for `--seconds` (decisions/s: what one
 pdp worker process sustains). Each task yields to the event loop after each decision, as a
 server's task per request would; the garbage collector stays on, as in a server.
@@ -76,6 +77,8 @@ from pdp.policy_store import PolicyStore
 from pdp.risk.assessor import HistoryAssessor, build_assessor
 from pdp.risk.redis_store import CircuitBreaker
 from pdp.risk.settings import RiskSettings
+from pdp.server.convert_in import to_context
+from pdp.server.convert_out import to_response
 from pdp.v1 import pdp_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,8 +303,8 @@ class Runner:
         """Decide the next request."""
         k = self.k
         self.k += 1
-        response = await self.decider.decide(self.pool[k % len(self.pool)], START + k)
-        self.degraded += response.risk.degraded
+        decision = await self.decider.decide(to_context(self.pool[k % len(self.pool)], START + k))
+        self.degraded += decision.risk.degraded
 
     async def sequential(self, samples: int) -> list[int]:
         """Time `samples` decisions one after the other; ns each. Tallies verdicts and risk."""
@@ -312,11 +315,13 @@ class Runner:
             self.k += 1
             request = self.pool[k % len(self.pool)]
             start = clock()
-            response = await self.decider.decide(request, START + k)
+            ctx = to_context(request, START + k)
+            decision = await self.decider.decide(ctx)
+            to_response(decision, ctx)
             timings[i] = clock() - start
-            self.degraded += response.risk.degraded
-            self.verdicts[pb.Decision.Name(response.decision)] += 1
-            self.risk[pb.RiskLevel.Name(response.risk.detected_sign_in)] += 1
+            self.degraded += decision.risk.degraded
+            self.verdicts[decision.verdict.value] += 1
+            self.risk[decision.risk.sign_in_risk] += 1
         return timings
 
     async def concurrent(self, tasks: int, seconds: float, count: int = 0) -> tuple[int, float]:

@@ -29,7 +29,9 @@ from google.protobuf import json_format
 from pdp.config import Settings
 from pdp.decide import Decider
 from pdp.policy_store import PolicyStore
-from pdp.server.app import run_event_loop
+from pdp.runtime.app import run_event_loop
+from pdp.server.convert_in import to_context
+from pdp.server.convert_out import to_response
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc
 
@@ -43,7 +45,8 @@ def constant_response(policies: Path, request_file: Path) -> pb.EvaluateResponse
     store = PolicyStore()
     store.load(policies)
     request = json_format.Parse(request_file.read_text("utf-8"), pb.EvaluateRequest())
-    return Decider(store).decide_without_risk(request, time.time())
+    ctx = to_context(request, time.time())
+    return to_response(Decider(store).decide_without_risk(ctx), ctx)
 
 
 class NullService(pdp_pb2_grpc.PolicyDecisionServiceServicer):

@@ -27,15 +27,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pdp.config import HelpFormatter, Settings, add_serve_options, settings_from_args
 from pdp.decide import Decider
+from pdp.errors import InvalidRequest, StartupError
 from pdp.observability.logging import configure_logging
 from pdp.policy.compile import compile_policy_set
 from pdp.policy.diagnostics import Diagnostic, PolicySetError, Severity
 from pdp.policy.load import load_policy_set
 from pdp.policy.source import DocumentKind, load_sources
 from pdp.policy_store import PolicyStore
-from pdp.risk.assessor import build_assessor
 from pdp.risk.settings import RiskSettings
-from pdp.server.errors import InvalidRequest
+from pdp.runtime.risk import close_assessor, open_assessor
+from pdp.server.convert_in import to_context
+from pdp.server.convert_out import to_response
 from pdp.v1 import pdp_pb2 as pb
 
 EXIT_OK, EXIT_POLICIES, EXIT_USAGE = 0, 1, 2
@@ -54,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Callable[[argparse.Namespace], int] = args.command
     try:
         return command(args)
+    except StartupError as exc:  # a setting, file or address that cannot be used: one line
+        print(f"pdp {args.name}: {exc}", file=sys.stderr)
+        return EXIT_POLICIES
     except BrokenPipeError:  # `pdp evaluate ... | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
@@ -83,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     add_serve_options(serve_cmd)
-    serve_cmd.set_defaults(command=_serve, parser=serve_cmd)
+    serve_cmd.set_defaults(name="serve", command=_serve, parser=serve_cmd)
 
     evaluate_cmd = commands.add_parser(
         "evaluate",
@@ -111,12 +116,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_rfc3339,
         help="the clock (RFC 3339) for a request without a time (default: now)",
     )
-    evaluate_cmd.set_defaults(command=_evaluate)
+    evaluate_cmd.set_defaults(name="evaluate", command=_evaluate)
 
     validate_cmd = commands.add_parser("validate", help="check a policy set, print diagnostics")
     add_policies(validate_cmd)
     validate_cmd.add_argument("--quiet", action="store_true", help="print errors only")
-    validate_cmd.set_defaults(command=_validate)
+    validate_cmd.set_defaults(name="validate", command=_validate)
     return parser
 
 
@@ -133,8 +138,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, os.environ, args.parser.error)
     configure_logging(json=settings.log_format == "json")
     # Imported here: `evaluate` and `validate` need neither grpc's server nor its extras.
-    from pdp.server.app import run_event_loop, serve  # noqa: PLC0415
-    from pdp.server.workers import supervise  # noqa: PLC0415
+    from pdp.runtime.app import run_event_loop, serve  # noqa: PLC0415
+    from pdp.runtime.workers import supervise  # noqa: PLC0415
 
     try:
         if settings.workers > 1:
@@ -145,9 +150,6 @@ def _serve(args: argparse.Namespace) -> int:
             f"pdp serve: refusing to start: {settings.policies} is not a valid policy set",
             file=sys.stderr,
         )
-        return EXIT_POLICIES
-    except OSError as exc:
-        print(f"pdp serve: {exc}", file=sys.stderr)
         return EXIT_POLICIES
     return EXIT_OK
 
@@ -162,6 +164,7 @@ def _print_listening(settings: Settings) -> Callable[[int], None]:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    configure_logging(json=False)  # stderr: stdout carries only the JSON answer
     requests: list[pb.EvaluateRequest] = []
     for source in args.request:
         request = pb.EvaluateRequest()
@@ -204,18 +207,19 @@ async def _decide_all(
     store: PolicyStore, settings: RiskSettings, requests: list[pb.EvaluateRequest], now: float
 ) -> list[pb.EvaluateResponse]:
     """Decide `requests` in order with one decider and one risk history."""
-    assessor = build_assessor(settings)
+    assessor = await open_assessor(settings)
     try:
         decider = Decider(store, assessor)
         responses = []
         for index, request in enumerate(requests):
             try:
-                responses.append(await decider.decide(request, now))
+                ctx = to_context(request, now)
             except InvalidRequest as exc:
                 raise _RequestError(index, exc) from exc
+            responses.append(to_response(await decider.decide(ctx), ctx))
         return responses
     finally:
-        await assessor.close()
+        await close_assessor(assessor)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -11,15 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# Canonical spellings used in contexts (the Graph ones).
-PLATFORMS = ("android", "iOS", "windows", "windowsPhone", "macOS", "linux")
-CLIENT_APP_TYPES = ("browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "other")
-LEGACY_CLIENT_APP_TYPES = frozenset({"exchangeActiveSync", "other"})
-TRUST_TYPES = ("AzureAD", "ServerAD", "Workplace")
-RISK_LEVELS = ("none", "low", "medium", "high")
-INSIDER_RISK_LEVELS = ("none", "minor", "moderate", "elevated")
-FLOWS = ("deviceCodeFlow", "authenticationTransfer")
-
 
 @dataclass(slots=True)
 class SignInContext:
@@ -55,17 +46,17 @@ class SignInContext:
     compliant_network: bool = False  # arrived through the tenant's compliant network
     # on what device
     device_id: str = ""
-    platform: str = ""  # one of PLATFORMS, "" when unknown
+    platform: str = ""  # one of vocabulary.PLATFORMS, "" when unknown
     compliant: bool = False
-    trust_type: str = ""  # one of TRUST_TYPES, "" when not registered
+    trust_type: str = ""  # one of vocabulary.TRUST_TYPES, "" when not registered
     # Device filter properties, keys lower-cased (see pdp.policy.device_filter); absent = null.
     device_properties: Mapping[str, str] = field(default_factory=dict)
-    client_app_type: str = ""  # one of CLIENT_APP_TYPES, "" when unknown
+    client_app_type: str = ""  # one of vocabulary.CLIENT_APP_TYPES, "" when unknown
     # how authenticated
     methods: frozenset[str] = frozenset()
     authenticated_at: float | None = None  # epoch seconds of the last interactive sign-in
     satisfied_controls: frozenset[str] = frozenset()
-    flow: str = ""  # one of FLOWS, "" when none
+    flow: str = ""  # one of vocabulary.FLOWS, "" when none
     # how risky (upstream)
     sign_in_risk: str = "none"
     user_risk: str = "none"

@@ -12,16 +12,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from pdp.errors import NoPolicySet
 from pdp.policy.compile import CompiledPolicySet, compile_policy_set
 from pdp.policy.diagnostics import Diagnostic
 from pdp.policy.load import load_policy_set
-
-
-class NoPolicySet(LookupError):  # noqa: N818 - the domain's word for the state, not "Error"
-    """No policy set has been loaded yet, so no decision can be made."""
-
-    def __init__(self) -> None:
-        super().__init__("no policy set is loaded")
 
 
 class PolicyStore:

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
-from pdp.context import LEGACY_CLIENT_APP_TYPES, SignInContext
+from pdp.context import SignInContext
 from pdp.engine.decision import (
     Decision,
     PolicyOutcome,
@@ -38,6 +38,7 @@ from pdp.policy.model import EVERY_TIME, Policy
 from pdp.policy.remediation import BLOCK_MESSAGE, LEGACY_CLIENT_MESSAGE
 from pdp.policy.vocabulary import MFA_STRENGTH_ID
 from pdp.risk.assessment import Assessment
+from pdp.vocabulary import LEGACY_CLIENT_APP_TYPES
 
 EVERY_TIME_TOLERANCE_S = 300  # Entra's clock-skew tolerance for sign-in frequency everyTime
 _CAS_ORDER = {"monitorOnly": 1, "mcasConfigured": 2, "blockDownloads": 3}

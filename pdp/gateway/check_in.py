@@ -1,4 +1,4 @@
-"""CheckRequest -> EvaluateRequest: an HTTP request as Envoy describes it, as a sign-in.
+"""CheckRequest -> SignInContext: an HTTP request as Envoy describes it, as a sign-in.
 
 Owns the mapping README's "Envoy and Istio" section documents, under a `GatewayConfig`:
 
@@ -12,137 +12,123 @@ Owns the mapping README's "Envoy and Istio" section documents, under a `GatewayC
 - client app type: browser for a browser user agent unless the request looks like an API
   call (a configured path, or a bearer token without cookies), else mobile/desktop.
 
-Anything malformed raises `InvalidRequest` naming where it was found; the validation of the
-resulting EvaluateRequest is `pdp.server.convert_in`'s, on the shared decision path.
+Each value is checked where it is read, by the rules every way in shares
+(`pdp.context_values`), and anything malformed raises `InvalidRequest` naming where it was
+found. The result is a `SignInContext` directly: no EvaluateRequest in between.
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import re
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
+from pdp import context_values as cv
+from pdp.context import SignInContext
+from pdp.errors import InvalidRequest
 from pdp.gateway.config import ApplicationConfig, ClientAppConfig, GatewayConfig, NetworkConfig
-from pdp.gateway.identity import fill_identity
+from pdp.gateway.config_reader import within
+from pdp.gateway.draft import SignInDraft
+from pdp.gateway.identity import read_identity
 from pdp.gateway.signals import Headers, boolean, choice, number, read
-from pdp.server.errors import InvalidRequest
-from pdp.v1 import pdp_pb2 as pb
 
-IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 _SOURCE: Final = "attributes.source.address.socket_address.address"
-_MAX_REQUEST_ID: Final = 128
-_PLATFORMS: Final[Mapping[str, pb.Platform.ValueType]] = {
-    "android": pb.PLATFORM_ANDROID,
-    "ios": pb.PLATFORM_IOS,
-    "windows": pb.PLATFORM_WINDOWS,
-    "windowsphone": pb.PLATFORM_WINDOWS_PHONE,
-    "macos": pb.PLATFORM_MACOS,
-    "linux": pb.PLATFORM_LINUX,
+_PLATFORMS: Final[Mapping[str, str]] = {
+    "android": "android",
+    "ios": "iOS",
+    "windows": "windows",
+    "windowsphone": "windowsPhone",
+    "macos": "macOS",
+    "linux": "linux",
 }
 # User-agent tokens -> platform, in the order Entra's own detection needs (Android says Linux).
 _UA_PLATFORMS: Final = (
-    (re.compile(r"Windows Phone"), pb.PLATFORM_WINDOWS_PHONE),
-    (re.compile(r"Android"), pb.PLATFORM_ANDROID),
-    (re.compile(r"iPhone|iPad|iPod"), pb.PLATFORM_IOS),
-    (re.compile(r"Macintosh|Mac OS X"), pb.PLATFORM_MACOS),
-    (re.compile(r"Windows"), pb.PLATFORM_WINDOWS),
-    (re.compile(r"Linux|X11"), pb.PLATFORM_LINUX),
+    (re.compile(r"Windows Phone"), "windowsPhone"),
+    (re.compile(r"Android"), "android"),
+    (re.compile(r"iPhone|iPad|iPod"), "iOS"),
+    (re.compile(r"Macintosh|Mac OS X"), "macOS"),
+    (re.compile(r"Windows"), "windows"),
+    (re.compile(r"Linux|X11"), "linux"),
 )
-_TRUST_TYPES: Final[Mapping[str, pb.TrustType.ValueType]] = {
-    "azuread": pb.TRUST_TYPE_AZURE_AD,
-    "serverad": pb.TRUST_TYPE_SERVER_AD,
-    "workplace": pb.TRUST_TYPE_WORKPLACE,
+_UA_CACHE_LIMIT: Final = 1024  # distinct user agents remembered; longer ones are not kept
+_UA_CACHED_LENGTH: Final = 512
+_TRUST_TYPES: Final[Mapping[str, str]] = {
+    "azuread": "AzureAD",
+    "serverad": "ServerAD",
+    "workplace": "Workplace",
 }
-_RISK: Final[Mapping[str, pb.RiskLevel.ValueType]] = {
-    "none": pb.RISK_LEVEL_NONE,
-    "low": pb.RISK_LEVEL_LOW,
-    "medium": pb.RISK_LEVEL_MEDIUM,
-    "high": pb.RISK_LEVEL_HIGH,
-}
-_INSIDER_RISK: Final[Mapping[str, pb.InsiderRiskLevel.ValueType]] = {
-    "none": pb.INSIDER_RISK_LEVEL_NONE,
-    "minor": pb.INSIDER_RISK_LEVEL_MINOR,
-    "moderate": pb.INSIDER_RISK_LEVEL_MODERATE,
-    "elevated": pb.INSIDER_RISK_LEVEL_ELEVATED,
-}
+_RISK: Final[Mapping[str, str]] = {r: r for r in ("none", "low", "medium", "high")}
+_INSIDER_RISK: Final[Mapping[str, str]] = {r: r for r in ("none", "minor", "moderate", "elevated")}
 
 
 class Translation(NamedTuple):
     """The sign-in for one CheckRequest, and what the route demands for a step-up challenge."""
 
-    request: pb.EvaluateRequest
+    context: SignInContext
     route_contexts: tuple[str, ...]  # authentication contexts the route requires
 
 
 def request_id(check: Any) -> str:
     """Envoy's x-request-id when it is usable as a pdp request id, else a new one."""
     value = Headers(check.attributes.request.http).get("x-request-id") or ""
-    if value and len(value) <= _MAX_REQUEST_ID and value.isprintable() and value.isascii():
+    if value and len(value) <= cv.MAX_REQUEST_ID and value.isprintable() and value.isascii():
         return value
     return uuid.uuid4().hex
 
 
-def to_evaluate_request(check: Any, config: GatewayConfig, rid: str) -> Translation:
-    """The EvaluateRequest for `check`; raises InvalidRequest (or Unauthenticated)."""
+def to_context(check: Any, config: GatewayConfig, draft: SignInDraft) -> Translation:
+    """Fill `draft` from `check` and build its SignInContext; raises InvalidRequest.
+
+    The draft holds the call's request id and time; what was read before a failure stays
+    in it, for the audit record of the refusal.
+    """
     attrs = check.attributes
     http = attrs.request.http
     headers = Headers(http)
     metadata = attrs.metadata_context.filter_metadata
-    peer_text, peer = _peer(attrs.source)
-    out = pb.EvaluateRequest(request_id=rid)
-    out.network.ip_address = _client_ip(peer_text, peer, headers, config.network)
+    peer = _peer(attrs.source)
+    draft.ip = _client_ip(peer, headers, config.network)
     extensions = attrs.context_extensions
     app = config.application
-    out.target.application_id = _application(extensions, http.host, app)
-    out.target.user_action = extensions.get(app.user_action_extension, "")
+    draft.application_id = cv.ident(_application(extensions, http.host, app), "application")
+    if user_action := extensions.get(app.user_action_extension, ""):
+        draft.user_action = cv.ident(user_action, f"context extension {app.user_action_extension}")
     required = extensions.get(app.authentication_contexts_extension, "")
     route_contexts = tuple(required.replace(",", " ").split()) if required else ()
-    if route_contexts:
-        out.target.authentication_contexts.extend(route_contexts)
-    fill_identity(out, metadata, headers, peer, config.identity, config.step_up.acr_values)
-    _signals(out, headers, metadata, config)
-    out.client_app_type = _client_app_type(http, headers, config.client_app)
-    return Translation(out, route_contexts)
+    draft.authentication_contexts.extend(route_contexts)
+    read_identity(draft, metadata, headers, peer, config.identity, config.step_up.acr_values)
+    _signals(draft, headers, metadata, config)
+    draft.client_app_type = _client_app_type(http, headers, config.client_app)
+    return Translation(draft.context(), route_contexts)
 
 
-def _peer(source: Any) -> tuple[str, IP]:
-    """The connection's peer address as Envoy wrote it, and parsed."""
+def _peer(source: Any) -> cv.Address:
+    """The connection's peer address, parsed."""
     text: str = source.address.socket_address.address
-    address = _address(text)
-    if address is None:
+    address = cv.ip_address(text, _SOURCE)
+    if address[1] is None:
         raise InvalidRequest(_SOURCE, f"not an IPv4 or IPv6 address: {text!r}")
-    return text, address
-
-
-@functools.lru_cache(maxsize=4096)
-def _address(text: str) -> IP | None:
-    """`text` as an address (IPv4-mapped IPv6 unwrapped), or None; cached: peers repeat."""
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
     return address
 
 
-def _client_ip(peer_text: str, peer: IP, headers: Headers, cfg: NetworkConfig) -> str:
-    """The client's address as text; convert_in validates and normalises it."""
+def _client_ip(peer: cv.Address, headers: Headers, cfg: NetworkConfig) -> cv.Address:
+    """The client's address: the peer, or the XFF entry the outermost trusted proxy added."""
     hops = cfg.trusted_hops
-    if not hops or (cfg.trusted_proxies and not any(peer in n for n in cfg.trusted_proxies)):
-        return peer_text
+    if not hops or (cfg.trusted_proxies and not within(peer, cfg.trusted_proxies)):
+        return peer
     forwarded = [e.strip() for e in (headers.get("x-forwarded-for") or "").split(",")]
-    if forwarded[-1] == peer_text:
+    if forwarded[-1] == peer[0]:
         forwarded.pop()  # Envoy (use_remote_address) appended the peer itself
     if len(forwarded) < hops or not forwarded[-hops]:
         raise InvalidRequest(
             "header x-forwarded-for",
             f"{len(forwarded)} entries but {hops} trusted proxies should have added one each",
         )
-    return forwarded[-hops]  # validated as network.ip_address on the decision path
+    address = cv.ip_address(forwarded[-hops], "header x-forwarded-for")
+    if address[1] is None:
+        raise InvalidRequest("header x-forwarded-for", "an empty entry where a proxy added one")
+    return address
 
 
 def _application(extensions: Mapping[str, str], host: str, cfg: ApplicationConfig) -> str:
@@ -173,59 +159,71 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def _signals(out: pb.EvaluateRequest, headers: Headers, metadata: Any, cfg: GatewayConfig) -> None:
+def _signals(draft: SignInDraft, headers: Headers, metadata: Any, cfg: GatewayConfig) -> None:
     """Device, risk and geo from the configured headers or metadata."""
     device, risk, net = cfg.device, cfg.risk, cfg.network
     if device.id and (text := read(device.id, headers, metadata)):
-        out.device.device_id = text
+        draft.device_id = cv.ident(text, str(device.id))
     if device.compliant and (text := read(device.compliant, headers, metadata)):
-        out.device.compliant = boolean(text, str(device.compliant))
+        draft.compliant = boolean(text, str(device.compliant))
     if device.trust_type and (text := read(device.trust_type, headers, metadata)):
-        out.device.trust_type = choice(text, _TRUST_TYPES, str(device.trust_type))
+        draft.trust_type = choice(text, _TRUST_TYPES, str(device.trust_type))
     if device.platform and (text := read(device.platform, headers, metadata)):
-        out.device.platform = choice(text, _PLATFORMS, str(device.platform))
+        draft.platform = choice(text, _PLATFORMS, str(device.platform))
     elif device.platform_from_user_agent and (agent := headers.get("user-agent")):
-        out.device.platform = _platform(agent)
+        draft.platform = platform_of(agent)
     for name, source in device.attributes.items():
         if text := read(source, headers, metadata):
-            out.device.attributes[name] = text
+            draft.attributes[name] = text
     if risk.sign_in and (text := read(risk.sign_in, headers, metadata)):
-        out.risk.sign_in = choice(text, _RISK, str(risk.sign_in))
+        draft.sign_in_risk = choice(text, _RISK, str(risk.sign_in))
     if risk.user and (text := read(risk.user, headers, metadata)):
-        out.risk.user = choice(text, _RISK, str(risk.user))
+        draft.user_risk = choice(text, _RISK, str(risk.user))
     if risk.service_principal and (text := read(risk.service_principal, headers, metadata)):
-        out.risk.service_principal = choice(text, _RISK, str(risk.service_principal))
+        draft.service_principal_risk = choice(text, _RISK, str(risk.service_principal))
     if risk.insider and (text := read(risk.insider, headers, metadata)):
-        out.risk.insider = choice(text, _INSIDER_RISK, str(risk.insider))
+        draft.insider_risk = choice(text, _INSIDER_RISK, str(risk.insider))
     if net.compliant_network and (text := read(net.compliant_network, headers, metadata)):
-        out.network.compliant_network = boolean(text, str(net.compliant_network))
-    geo = out.network.geo
+        draft.compliant_network = boolean(text, str(net.compliant_network))
     if net.country and (text := read(net.country, headers, metadata)):
-        geo.country = text
+        draft.country = cv.country(text, str(net.country))
     if net.latitude and (text := read(net.latitude, headers, metadata)):
-        geo.latitude = number(text, str(net.latitude))
+        draft.latitude = cv.bounded(number(text, str(net.latitude)), str(net.latitude), -90, 90)
     if net.longitude and (text := read(net.longitude, headers, metadata)):
-        geo.longitude = number(text, str(net.longitude))
+        where = str(net.longitude)
+        draft.longitude = cv.bounded(number(text, where), where, -180, 180)
     if net.accuracy_radius_km and (text := read(net.accuracy_radius_km, headers, metadata)):
-        geo.accuracy_radius_km = number(text, str(net.accuracy_radius_km))
+        where = str(net.accuracy_radius_km)
+        draft.accuracy_radius_km = cv.bounded(number(text, where), where, 0, float("inf"))
 
 
-@functools.lru_cache(maxsize=1024)
-def _platform(agent: str) -> pb.Platform.ValueType:
-    """The platform a user agent names; cached: a fleet sends few distinct user agents."""
-    return next((p for r, p in _UA_PLATFORMS if r.search(agent)), pb.PLATFORM_UNSPECIFIED)
+def platform_of(agent: str) -> str:
+    """The platform a user agent names ("" for none); short, common agents are remembered."""
+    if len(agent) > _UA_CACHED_LENGTH:
+        return _detect_platform(agent)
+    found = _agents.get(agent)
+    if found is None:
+        if len(_agents) >= _UA_CACHE_LIMIT:
+            _agents.clear()
+        found = _agents[agent] = _detect_platform(agent)
+    return found
 
 
-def _client_app_type(
-    http: Any, headers: Headers, cfg: ClientAppConfig
-) -> pb.ClientAppType.ValueType:
+_agents: dict[str, str] = {}  # user agent -> platform; a fleet sends few distinct ones
+
+
+def _detect_platform(agent: str) -> str:
+    return next((p for r, p in _UA_PLATFORMS if r.search(agent)), "")
+
+
+def _client_app_type(http: Any, headers: Headers, cfg: ClientAppConfig) -> str:
     agent = headers.get("user-agent") or ""
     if not cfg.browser_user_agent.search(agent):
-        return pb.CLIENT_APP_TYPE_MOBILE_APPS_AND_DESKTOP_CLIENTS
+        return "mobileAppsAndDesktopClients"
     path: str = http.path
     if any(p.search(path) for p in cfg.api_paths):
-        return pb.CLIENT_APP_TYPE_MOBILE_APPS_AND_DESKTOP_CLIENTS
+        return "mobileAppsAndDesktopClients"
     bearer = (headers.get("authorization") or "")[:7].lower() == "bearer "
     if cfg.bearer_only_is_api and bearer and not headers.get("cookie"):
-        return pb.CLIENT_APP_TYPE_MOBILE_APPS_AND_DESKTOP_CLIENTS
-    return pb.CLIENT_APP_TYPE_BROWSER
+        return "mobileAppsAndDesktopClients"
+    return "browser"

@@ -1,4 +1,4 @@
-"""EvaluateResponse -> CheckResponse: pdp's decision in Envoy's words.
+"""Decision -> CheckResponse: pdp's decision in Envoy's words, mapped once.
 
 - ALLOW: OK. The upstream request gets `x-pdp-decision`, `x-pdp-request-id` and, when a
   sign-in frequency applies, `x-pdp-session-max-age` (seconds; 0 for every time). Each is
@@ -24,10 +24,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from pdp.engine.decision import Decision, Verdict
+from pdp.errors import ErrorCode
 from pdp.gateway.envoy import OVERWRITE, auth
 from pdp.gateway.identity import Unauthenticated
-from pdp.server.errors import ErrorCode
-from pdp.v1 import pdp_pb2 as pb
+from pdp.policy.model import EVERY_TIME
 
 DECISION_HEADER: Final = "x-pdp-decision"
 REQUEST_ID_HEADER: Final = "x-pdp-request-id"
@@ -37,11 +38,6 @@ REAUTHENTICATION: Final = "reauthentication"
 _OK: Final = 0  # google.rpc.Code OK
 _PERMISSION_DENIED: Final = 7
 _UNAUTHENTICATED: Final = 16
-_NAMES: Final[Mapping[int, str]] = {
-    pb.DECISION_ALLOW: "allow",
-    pb.DECISION_CHALLENGE: "challenge",
-    pb.DECISION_DENY: "deny",
-}
 _REJECTED: Final[Mapping[ErrorCode, tuple[int, str]]] = {
     ErrorCode.INVALID_ARGUMENT: (403, "The request could not be evaluated."),
     ErrorCode.NO_POLICY_SET: (503, "Access policies are not loaded yet. Try again shortly."),
@@ -50,16 +46,19 @@ _REJECTED: Final[Mapping[ErrorCode, tuple[int, str]]] = {
 
 
 def to_check_response(
-    response: pb.EvaluateResponse, route_contexts: Iterable[str], acr_values: Mapping[str, str]
+    decision: Decision,
+    request_id: str,
+    route_contexts: Iterable[str],
+    acr_values: Mapping[str, str],
 ) -> Any:
-    """The CheckResponse for pdp's answer to one request."""
-    decision = response.decision
-    if decision == pb.DECISION_ALLOW:
-        return _allow(response)
-    if decision == pb.DECISION_CHALLENGE:
-        return _challenge(response, route_contexts, acr_values)
-    body = {"decision": "deny", "request_id": response.request_id, "messages": [*response.messages]}
-    return _denied(403, _PERMISSION_DENIED, body, _metadata(response), response.request_id)
+    """The CheckResponse for pdp's decision on one request."""
+    verdict = decision.verdict
+    if verdict is Verdict.ALLOW:
+        return _allow(decision, request_id)
+    if verdict is Verdict.CHALLENGE:
+        return _challenge(decision, request_id, route_contexts, acr_values)
+    body = {"decision": "deny", "request_id": request_id, "messages": [*decision.messages]}
+    return _denied(403, _PERMISSION_DENIED, body, _metadata(decision, request_id), request_id)
 
 
 def rejected(code: ErrorCode, exc: BaseException, request_id: str) -> Any:
@@ -84,42 +83,42 @@ def rejected(code: ErrorCode, exc: BaseException, request_id: str) -> Any:
     return _denied(status, _PERMISSION_DENIED, body, meta, request_id)
 
 
-def max_age(response: pb.EvaluateResponse) -> int | None:
+def max_age(decision: Decision) -> int | None:
     """The sign-in frequency in seconds (0 for every time); None when no policy sets one."""
-    frequency = response.session.sign_in_frequency
-    which = frequency.WhichOneof("value")
-    if which == "every_time":
+    frequency = decision.session.sign_in_frequency
+    if frequency == EVERY_TIME:
         return 0
-    if which == "period":
-        return frequency.period.seconds
-    return None
+    return frequency
 
 
-def _allow(response: pb.EvaluateResponse) -> Any:
+def _allow(decision: Decision, request_id: str) -> Any:
     check = auth.CheckResponse()
     check.status.code = _OK
     ok = check.ok_response
     _header(ok.headers, DECISION_HEADER, "allow")
-    _header(ok.headers, REQUEST_ID_HEADER, response.request_id)
-    age = max_age(response)
+    _header(ok.headers, REQUEST_ID_HEADER, request_id)
+    age = max_age(decision)
     if age is None:
         ok.headers_to_remove.append(SESSION_MAX_AGE_HEADER)
     else:
         _header(ok.headers, SESSION_MAX_AGE_HEADER, str(age))
-    _set_metadata(check.dynamic_metadata, _metadata(response, age))
+    _set_metadata(check.dynamic_metadata, _metadata(decision, request_id, age))
     return check
 
 
 def _challenge(
-    response: pb.EvaluateResponse, route_contexts: Iterable[str], acr_values: Mapping[str, str]
+    decision: Decision,
+    request_id: str,
+    route_contexts: Iterable[str],
+    acr_values: Mapping[str, str],
 ) -> Any:
-    requirements = response.requirements
+    requirements = decision.requirements
     acrs = dict.fromkeys(
         acr_values[control] for r in requirements for control in r.any_of if control in acr_values
     )
     acrs.update(dict.fromkeys(route_contexts))
     age = (
-        max_age(response) or 0 if any(REAUTHENTICATION in r.any_of for r in requirements) else None
+        max_age(decision) or 0 if any(REAUTHENTICATION in r.any_of for r in requirements) else None
     )
     if acrs:
         description = "A different authentication level is required"
@@ -134,17 +133,17 @@ def _challenge(
         params.append(f'max_age="{age}"')
     body: dict[str, Any] = {
         "decision": "challenge",
-        "request_id": response.request_id,
+        "request_id": request_id,
         "requirements": [{"any_of": [*r.any_of]} for r in requirements],
-        "messages": [*response.messages],
+        "messages": [*decision.messages],
     }
     if acrs:
         body["acr_values"] = " ".join(acrs)
     if age is not None:
         body["max_age"] = age
     headers = {"www-authenticate": "Bearer " + ", ".join(params)}
-    meta = _metadata(response)
-    return _denied(401, _UNAUTHENTICATED, body, meta, response.request_id, headers)
+    meta = _metadata(decision, request_id)
+    return _denied(401, _UNAUTHENTICATED, body, meta, request_id, headers)
 
 
 def _denied(  # noqa: PLR0917 - the parts of one denied answer
@@ -172,17 +171,17 @@ def _header(headers: Any, name: str, value: str) -> None:
     headers.add(header={"key": name, "value": value}, append_action=OVERWRITE)
 
 
-def _metadata(response: pb.EvaluateResponse, age: int | None = None) -> dict[str, Any]:
+def _metadata(decision: Decision, request_id: str, age: int | None = None) -> dict[str, Any]:
     """The decision as dynamic metadata, for access logs and later filters."""
     meta: dict[str, Any] = {
-        "pdp_decision": _NAMES.get(response.decision, "deny"),
-        "pdp_request_id": response.request_id,
-        "pdp_policy_version": response.policy_version,
+        "pdp_decision": decision.verdict.value,
+        "pdp_request_id": request_id,
+        "pdp_policy_version": decision.policy_version,
     }
-    if response.requirements:
-        meta["pdp_requirements"] = [" or ".join(r.any_of) for r in response.requirements]
+    if decision.requirements:
+        meta["pdp_requirements"] = [" or ".join(r.any_of) for r in decision.requirements]
     if age is None:
-        age = max_age(response)
+        age = max_age(decision)
     if age is not None:
         meta["pdp_session_max_age"] = age
     return meta

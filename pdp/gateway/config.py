@@ -20,7 +20,7 @@ from typing import Final, Literal
 import yaml
 
 from pdp.gateway.config_reader import GatewayConfigError, Network, Reader, Source
-from pdp.policy.vocabulary import AUTHENTICATION_METHOD_MODES
+from pdp.vocabulary import AUTHENTICATION_METHOD_MODES
 
 __all__ = ["GatewayConfig", "GatewayConfigError", "Source", "load_gateway_config"]
 

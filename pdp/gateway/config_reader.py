@@ -6,15 +6,31 @@ keys no setting read, so a misspelt setting is an error rather than a silent def
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from pdp.errors import StartupError
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class GatewayConfigError(ValueError):
+def within(address: tuple[str, int | None, int], networks: tuple[Network, ...]) -> bool:
+    """Whether a parsed address (text, value, version) lies in one of `networks`."""
+    _, value, version = address
+    return value is not None and any(
+        v == version and low <= value <= high for v, low, high in _ranges(networks)
+    )
+
+
+@functools.cache
+def _ranges(networks: tuple[Network, ...]) -> tuple[tuple[int, int, int], ...]:
+    return tuple((n.version, int(n.network_address), int(n.broadcast_address)) for n in networks)
+
+
+class GatewayConfigError(StartupError):
     """The gateway config is invalid; the message names the key path and the bad value."""
 
 

@@ -13,26 +13,24 @@ roles, `amr` -> authentication methods through the config's amr table (`mfa` -> 
 satisfied `mfa` control), `auth_time` -> authenticated_at, `acrs` -> authentication contexts
 (and, through `step_up.acr_values`, the controls the identity provider enforced for them),
 `idtyp: app` -> workload identity with `azp`/`appid` as its service principal, `acct: 1` ->
-guest with its home tenant from `idp`.
+guest with its home tenant from `idp`. Values go into the `SignInDraft`, checked by the rules
+every way in shares and named by the claim or header they came from.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import math
 import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from pdp import context_values as cv
+from pdp.errors import InvalidRequest
 from pdp.gateway.config import MFA_CONTROL, HeaderIdentityConfig, IdentityConfig, JwtConfig
+from pdp.gateway.config_reader import within
+from pdp.gateway.draft import SignInDraft
 from pdp.gateway.signals import Headers, boolean, number, scalar
-from pdp.server.errors import InvalidRequest
-from pdp.v1 import pdp_pb2 as pb
 
 _STS_ISSUER: Final = re.compile(r"https://sts\.windows\.net/([0-9a-fA-F-]{36})/?")
-_MAX_EPOCH: Final = 253_402_300_799  # 9999-12-31T23:59:59Z, the Timestamp range
 
 
 class Unauthenticated(InvalidRequest):
@@ -42,60 +40,59 @@ class Unauthenticated(InvalidRequest):
         super().__init__("identity", "no verified token and no trusted identity headers")
 
 
-def fill_identity(  # noqa: PLR0917 - one call site, every input is a different part of the request
-    out: pb.EvaluateRequest,
+def read_identity(  # noqa: PLR0917 - one call site, every input is a different part of the request
+    draft: SignInDraft,
     metadata: Any,
     headers: Headers,
-    peer: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    peer: cv.Address,
     config: IdentityConfig,
     acr_values: Mapping[str, str],
 ) -> None:
-    """Set `out`'s subject and authentication (and token contexts) from the request."""
+    """Set the draft's subject and authentication (and token contexts) from the request."""
     jwt = config.jwt
     namespace = metadata.get(jwt.metadata_namespace)
     payload = None if namespace is None else namespace.fields.get(jwt.payload_in_metadata)
     if payload is not None:
         if payload.WhichOneof("kind") != "struct_value":
             raise InvalidRequest(_where(jwt, ""), "the JWT payload is not a struct")
-        _from_jwt(out, payload.struct_value.fields, jwt, acr_values)
+        _from_jwt(draft, payload.struct_value.fields, jwt, acr_values)
         return
     trusted = config.headers
     found = trusted.enabled and (
-        not trusted.trusted_sources or any(peer in net for net in trusted.trusted_sources)
+        not trusted.trusted_sources or within(peer, trusted.trusted_sources)
     )
     if found:
-        found = _from_headers(out, headers, trusted, jwt.amr)
+        found = _from_headers(draft, headers, trusted, jwt.amr)
     if not found and config.require:
         raise Unauthenticated
 
 
 def _from_jwt(
-    out: pb.EvaluateRequest, claims: Any, cfg: JwtConfig, acr_values: Mapping[str, str]
+    draft: SignInDraft, claims: Any, cfg: JwtConfig, acr_values: Mapping[str, str]
 ) -> None:
     if cfg.tenant_id:
         tenant = (_string(claims, "tid", cfg) or "").lower()
         if tenant != cfg.tenant_id:
             raise InvalidRequest(_where(cfg, "tid"), f"token of tenant {tenant!r}, not ours")
-    authn, subject = out.authentication, out.subject
     methods, controls = _modes(_strings(claims, cfg.amr_claim, cfg), cfg.amr)
     contexts = _strings(claims, cfg.acrs_claim, cfg)
     if contexts:
-        out.target.authentication_contexts.extend(contexts)
+        draft.authentication_contexts.extend(contexts)
         controls += [c for c, acr in acr_values.items() if acr in contexts and c not in controls]
-    authn.methods.extend(methods)
-    authn.satisfied_controls.extend(controls)
+    draft.methods.extend(methods)
+    draft.satisfied_controls.extend(controls)
     auth_time = claims.get(cfg.auth_time_claim)
     if auth_time is not None:
         if auth_time.WhichOneof("kind") != "number_value":
             raise InvalidRequest(_where(cfg, cfg.auth_time_claim), "must be a number (epoch s)")
-        _set_time(authn.authenticated_at, auth_time.number_value, cfg.auth_time_claim, cfg)
+        draft.authenticated_at = _epoch(auth_time.number_value, _where(cfg, cfg.auth_time_claim))
     if _string(claims, cfg.app_identity_claim, cfg) == cfg.app_identity_value:
-        subject.service_principal_id = _first(claims, cfg.service_principal_claims, cfg)
+        draft.service_principal_id = _first(claims, cfg.service_principal_claims, cfg)
         return
-    subject.user_id = _first(claims, cfg.user_id_claims, cfg)
+    draft.user_id = _first(claims, cfg.user_id_claims, cfg)
     groups = _strings(claims, cfg.groups_claim, cfg)
     if groups:
-        subject.group_ids.extend(groups)
+        draft.group_ids = cv.idset(groups, _where(cfg, cfg.groups_claim), cv.MAX_GROUP_IDS)
     elif cfg.groups_overage == "deny" and _overage(claims, cfg.groups_claim):
         raise InvalidRequest(
             _where(cfg, cfg.groups_claim),
@@ -103,17 +100,17 @@ def _from_jwt(
             "(_claim_names); pdp cannot evaluate group conditions without them",
         )
     if roles := _strings(claims, cfg.roles_claim, cfg):
-        subject.role_ids.extend(roles)
+        draft.role_ids = cv.idset(roles, _where(cfg, cfg.roles_claim), cv.MAX_ROLE_IDS)
     guest = claims.get(cfg.guest_claim)
     if guest is not None and _scalar(guest, cfg.guest_claim, cfg) == cfg.guest_value:
-        subject.guest = True
+        draft.guest = True
         idp = _string(claims, cfg.home_tenant_claim, cfg) or ""
         if match := _STS_ISSUER.fullmatch(idp):
-            subject.home_tenant_id = match.group(1)
+            draft.home_tenant_id = match.group(1).lower()
 
 
 def _from_headers(
-    out: pb.EvaluateRequest,
+    draft: SignInDraft,
     headers: Headers,
     cfg: HeaderIdentityConfig,
     amr: Mapping[str, tuple[str, ...]],
@@ -126,29 +123,31 @@ def _from_headers(
             f"header {cfg.service_principal_id}", "names a service principal beside a user"
         )
     if principal:
-        out.subject.service_principal_id = principal
+        draft.service_principal_id = cv.ident(principal, f"header {cfg.service_principal_id}")
         return True
     if not user:
         return False
-    subject, authn = out.subject, out.authentication
-    subject.user_id = user
+    draft.user_id = cv.ident(user, f"header {cfg.user_id}")
     if cfg.group_ids:
-        subject.group_ids.extend(headers.items(cfg.group_ids))
+        where = f"header {cfg.group_ids}"
+        draft.group_ids = cv.idset(headers.items(cfg.group_ids), where, cv.MAX_GROUP_IDS)
     if cfg.role_ids:
-        subject.role_ids.extend(headers.items(cfg.role_ids))
+        where = f"header {cfg.role_ids}"
+        draft.role_ids = cv.idset(headers.items(cfg.role_ids), where, cv.MAX_ROLE_IDS)
+    methods = draft.methods
     if cfg.methods:
-        authn.methods.extend(headers.items(cfg.methods))
+        methods.extend(headers.items(cfg.methods))
     if cfg.amr:
-        methods, controls = _modes(headers.items(cfg.amr), amr)
-        authn.methods.extend(m for m in methods if m not in authn.methods)
-        authn.satisfied_controls.extend(controls)
+        from_amr, controls = _modes(headers.items(cfg.amr), amr)
+        methods.extend(m for m in from_amr if m not in methods)
+        draft.satisfied_controls.extend(controls)
     if cfg.authentication_contexts:
-        out.target.authentication_contexts.extend(headers.items(cfg.authentication_contexts))
+        draft.authentication_contexts.extend(headers.items(cfg.authentication_contexts))
     if cfg.authenticated_at and (text := headers.single(cfg.authenticated_at)):
         where = f"header {cfg.authenticated_at}"
-        _set_time(authn.authenticated_at, number(text, where), where)
+        draft.authenticated_at = _epoch(number(text, where), where)
     if cfg.guest and (text := headers.single(cfg.guest)):
-        subject.guest = boolean(text, f"header {cfg.guest}")
+        draft.guest = boolean(text, f"header {cfg.guest}")
     return True
 
 
@@ -180,10 +179,10 @@ def _string(claims: Any, name: str, cfg: JwtConfig) -> str | None:
 
 
 def _first(claims: Any, names: tuple[str, ...], cfg: JwtConfig) -> str:
-    """The first of `names` the token has; refuses a token with none of them."""
+    """The first of `names` the token has, as an id; refuses a token with none of them."""
     for name in names:
         if text := _string(claims, name, cfg):
-            return text
+            return cv.ident(text, _where(cfg, name))
     raise InvalidRequest(_where(cfg, names[0]), f"the token has none of {', '.join(names)}")
 
 
@@ -218,11 +217,8 @@ def _scalar(value: Any, name: str, cfg: JwtConfig) -> str | None:
         raise InvalidRequest(_where(cfg, name), exc.message) from None
 
 
-def _set_time(ts: Timestamp, seconds: float, where: str, cfg: JwtConfig | None = None) -> None:
-    """Set `ts` to epoch `seconds`; `where` is a claim of `cfg` or, without one, a header."""
-    if not (math.isfinite(seconds) and 0 <= seconds <= _MAX_EPOCH):
-        field = _where(cfg, where) if cfg is not None else where
-        raise InvalidRequest(field, f"not a time in seconds since the epoch: {seconds}")
-    whole = math.floor(seconds)
-    ts.seconds = whole
-    ts.nanos = min(round((seconds - whole) * 1e9), 999_999_999)
+def _epoch(seconds: float, where: str) -> float:
+    """A time in epoch seconds, from 1970 to the end of 9999."""
+    if not seconds >= 0:
+        raise InvalidRequest(where, f"not a time in seconds since the epoch: {seconds}")
+    return cv.epoch(seconds, where)

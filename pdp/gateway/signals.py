@@ -14,8 +14,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
+from pdp.errors import InvalidRequest
 from pdp.gateway.config import Source
-from pdp.server.errors import InvalidRequest
 
 MAX_HEADER_VALUE: Final = 8192
 _TRUE: Final = frozenset({"true", "1", "yes"})
@@ -117,7 +117,7 @@ def number(text: str, where: str) -> float:
 
 
 def choice(text: str, table: Mapping[str, T], where: str) -> T:
-    """The enum number for `text` in `table` (lower-case keys), case-insensitive."""
+    """The value for `text` in `table` (lower-case keys), case-insensitive."""
     try:
         return table[text.lower()]
     except KeyError:

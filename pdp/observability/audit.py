@@ -1,18 +1,20 @@
-"""The audit log writer: JSON lines handed over by the event loop, written by one thread.
+"""The audit log writer: calls handed over by the event loop, formatted and written by one thread.
 
-`AuditLog.write` never blocks and never does I/O: it puts the line on a bounded queue. A
-writer thread takes what has queued up (lingering a few milliseconds when the queue is
-short, so a busy server makes few, large writes) and appends it to the file (opened
-O_APPEND, so several workers can share one file: each write is whole lines) or stdout.
-When the queue is full the record is dropped and `pdp_audit_records_dropped_total` counts
-it: a stalled disk must not stall decisions. `close` (at graceful shutdown) writes every
-queued line before it returns. `reopen` makes the writer reopen the file, for log rotation.
+`AuditLog.put` never blocks, formats nothing and does no I/O: it appends the call's domain
+values (sign-in, decision, times, failure) to a bounded queue. A writer thread takes what
+has queued up (waking every few milliseconds, so a busy server makes few, large writes),
+builds each JSON line (`pdp.observability.audit_record.AuditLine`) and appends them to the
+file (opened O_APPEND, so several workers can share one file: each write is whole lines) or
+stdout. When the queue is full the record is dropped and `pdp_audit_records_dropped_total`
+counts it: a stalled disk must not stall decisions. `close` (at graceful shutdown) writes
+every queued record before it returns. `reopen` makes the writer reopen the file, for log
+rotation.
 """
 
 from __future__ import annotations
 
+import collections
 import os
-import queue
 import select
 import stat
 import threading
@@ -21,25 +23,32 @@ from typing import Final
 
 import structlog
 
+from pdp.context import SignInContext
+from pdp.engine.decision import Decision
+from pdp.errors import ErrorCode, StartupError
+from pdp.observability.audit_record import AuditLine
 from pdp.observability.metrics import AUDIT_DROPPED
 
-QUEUE_LINES: Final = 65_536  # about 100 MB of records at most, and ~1 s of a busy server
-BATCH_LINES: Final = 4096
-LINGER_S: Final = 0.005  # wait this long for company when fewer than LINGER_BELOW are queued
-LINGER_BELOW: Final = 64
+QUEUE_RECORDS: Final = 65_536  # about 100 MB of records at most, and ~1 s of a busy server
+BATCH_RECORDS: Final = 4096
+POLL_S: Final = 0.005  # how long the writer sleeps when nothing is queued
 STDOUT: Final = "-"
-_STOP: Final = ""  # no real line is empty: each ends with a newline
 
+Record = tuple[SignInContext, Decision | None, float, float, ErrorCode | None]
 _log = structlog.get_logger(__name__)
 
 
 class AuditLog:
     """Appends audit lines to a file (or stdout) from a writer thread."""
 
-    def __init__(self, target: str, *, queue_lines: int = QUEUE_LINES) -> None:
+    def __init__(
+        self, target: str, *, queue_records: int = QUEUE_RECORDS, hide_ip: bool = False
+    ) -> None:
         self.target = target
         self._fd = self._open()
-        self._queue: queue.Queue[str] = queue.Queue(queue_lines)
+        self._line = AuditLine(hide_ip=hide_ip)
+        self._queue: collections.deque[Record] = collections.deque()
+        self._limit = queue_records
         self._reopen = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="pdp-audit", daemon=True)
@@ -52,48 +61,59 @@ class AuditLog:
         try:
             return os.open(self.target, flags, 0o640)
         except OSError as exc:
-            raise OSError(f"--audit-log {self.target}: {exc.strerror or exc}") from exc
+            raise StartupError(f"--audit-log {self.target}: {exc.strerror or exc}") from exc
 
-    def write(self, line: str) -> None:
-        """Queue one newline-terminated line; drop and count it when the queue is full."""
-        if self._closed:
+    def put(
+        self,
+        ctx: SignInContext,
+        decision: Decision | None,
+        created: float,
+        latency_s: float,
+        failure: ErrorCode | None,
+    ) -> None:
+        """Queue one call's record; drop and count it when the queue is full or closed."""
+        queue = self._queue
+        if self._closed or len(queue) >= self._limit:
             AUDIT_DROPPED.inc()
             return
-        try:
-            self._queue.put_nowait(line)
-        except queue.Full:
-            AUDIT_DROPPED.inc()
+        queue.append((ctx, decision, created, latency_s, failure))
 
     def reopen(self) -> None:
         """Reopen the file before the next write (after logrotate moved it)."""
         self._reopen = True
 
     def close(self) -> None:
-        """Write every queued line, then close the file. Later writes are dropped."""
+        """Write every queued record, then close the file. Later records are dropped."""
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)  # blocks only while the writer drains a full queue
         self._thread.join()
 
     def _run(self) -> None:
+        queue = self._queue
         while True:
-            batch = [self._queue.get()]
-            if self._queue.qsize() < LINGER_BELOW and batch[0] != _STOP:
-                time.sleep(LINGER_S)
-            try:
-                while len(batch) < BATCH_LINES:
-                    batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                pass
-            stopping = _STOP in batch
+            if not queue:
+                if self._closed:
+                    self._finish()
+                    return
+                time.sleep(POLL_S)
+                continue
             if self._reopen:
                 self._reopen = False
                 self._swap_file()
-            self._write(b"".join(line.encode() for line in batch if line))
-            if stopping:
-                self._finish()
-                return
+            lines = []
+            for _ in range(min(len(queue), BATCH_RECORDS)):
+                ctx, decision, created, latency_s, failure = queue.popleft()
+                try:
+                    lines.append(
+                        self._line(
+                            ctx, decision, created=created, latency_s=latency_s, failure=failure
+                        )
+                    )
+                except Exception:  # noqa: BLE001 - a record that cannot be built is counted
+                    AUDIT_DROPPED.inc()
+                    _log.exception("audit_record_failed", request_id=ctx.request_id)
+            self._write("".join(lines).encode())
 
     def _swap_file(self) -> None:
         try:

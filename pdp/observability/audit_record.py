@@ -5,84 +5,38 @@ Field names follow Microsoft Graph's signIn resource (`createdDateTime`, `userId
 `conditionalAccessStatus`, `status`, `riskLevelDuringSignIn`,
 `appliedConditionalAccessPolicies`), so tools that read sign-in logs read these too; pdp
 adds `decision`, `requirements`, `riskDetections`, `riskDegraded`, `policyVersion` and
-`latencyMs`. A call that failed or was cancelled has no decision: its record says why in
-`status` and keeps what the request said. The line is built on the event loop from the
-request and response messages (a dict, one `json.dumps`, and the policies' part reused
-from earlier calls with the same outcome); `AuditLog` writes it.
+`latencyMs`. The record is built from domain values, the sign-in (`SignInContext`) and the
+`Decision`, so every way in is audited alike by construction. A call that failed or was
+cancelled has no decision: its record says why in `status`, and the sign-in is whatever
+the way in could read of the request (`pdp.observability.decisions.Call.signin`).
+
+`AuditLine` builds lines; it runs on the audit writer's thread, off the request path, and
+keeps the text of parts that repeat (the policies' part per decision, the device's per
+device) so that a busy server formats little.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import time
-from collections.abc import Mapping
 from typing import Any, Final
 
-from pdp.server.convert_in import RISK_LEVELS
-from pdp.v1 import pdp_pb2 as pb
+from google.protobuf.timestamp_pb2 import Timestamp
 
-DECISIONS: Final[Mapping[int, str]] = {
-    pb.DECISION_ALLOW: "allow",
-    pb.DECISION_CHALLENGE: "challenge",
-    pb.DECISION_DENY: "deny",
-}
-RESULTS: Final[Mapping[int, str]] = {  # Graph appliedConditionalAccessPolicyResult
-    pb.POLICY_RESULT_SUCCESS: "success",
-    pb.POLICY_RESULT_FAILURE: "failure",
-    pb.POLICY_RESULT_NOT_APPLIED: "notApplied",
-    pb.POLICY_RESULT_NOT_ENABLED: "notEnabled",
-    pb.POLICY_RESULT_REPORT_ONLY_SUCCESS: "reportOnlySuccess",
-    pb.POLICY_RESULT_REPORT_ONLY_FAILURE: "reportOnlyFailure",
-    pb.POLICY_RESULT_REPORT_ONLY_NOT_APPLIED: "reportOnlyNotApplied",
-    pb.POLICY_RESULT_REPORT_ONLY_INTERRUPTED: "reportOnlyInterrupted",
-}
+from pdp.context import SignInContext
+from pdp.engine.decision import Decision, PolicyOutcome, Result
+from pdp.errors import STATUS_NUMBERS, ErrorCode
+from pdp.risk.assessment import Detection, Place
+from pdp.vocabulary import CLIENT_APP_USED, OPERATING_SYSTEMS, TRUST_TYPE_NAMES
+
 NOT_APPLIED_RESULTS: Final = frozenset(
-    {
-        pb.POLICY_RESULT_NOT_APPLIED,
-        pb.POLICY_RESULT_NOT_ENABLED,
-        pb.POLICY_RESULT_REPORT_ONLY_NOT_APPLIED,
-    }
+    {Result.NOT_APPLIED, Result.NOT_ENABLED, Result.REPORT_ONLY_NOT_APPLIED}
 )
-CLIENT_APPS: Final[Mapping[int, str]] = {  # the signIn clientAppUsed spellings
-    pb.CLIENT_APP_TYPE_BROWSER: "Browser",
-    pb.CLIENT_APP_TYPE_MOBILE_APPS_AND_DESKTOP_CLIENTS: "Mobile Apps and Desktop clients",
-    pb.CLIENT_APP_TYPE_EXCHANGE_ACTIVE_SYNC: "Exchange ActiveSync",
-    pb.CLIENT_APP_TYPE_OTHER: "Other clients",
-}
-OPERATING_SYSTEMS: Final[Mapping[int, str]] = {
-    pb.PLATFORM_ANDROID: "Android",
-    pb.PLATFORM_IOS: "iOS",
-    pb.PLATFORM_WINDOWS: "Windows",
-    pb.PLATFORM_WINDOWS_PHONE: "Windows Phone",
-    pb.PLATFORM_MACOS: "macOS",
-    pb.PLATFORM_LINUX: "Linux",
-}
-TRUST_TYPES: Final[Mapping[int, str]] = {  # the signIn deviceDetail.trustType spellings
-    pb.TRUST_TYPE_AZURE_AD: "Azure AD joined",
-    pb.TRUST_TYPE_SERVER_AD: "Hybrid Azure AD joined",
-    pb.TRUST_TYPE_WORKPLACE: "Azure AD registered",
-}
-
-
-class _Clock:
-    """ISO 8601 UTC times with milliseconds; the seconds part formatted once per second."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def iso(self, when: float) -> str:
-        second = int(when)
-        if second != self._second:
-            self._second, self._prefix = (
-                second,
-                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)),
-            )
-        return f"{self._prefix}.{int((when - second) * 1000):03d}Z"
-
-
-_clock = _Clock()
+_CACHE_LIMIT: Final = 4096
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_dumps = _ENCODER.encode  # built once: json.dumps with options builds an encoder per call
 
 
 def truncate_ip(text: str) -> str:
@@ -99,128 +53,146 @@ def truncate_ip(text: str) -> str:
     return str(ipaddress.IPv4Network((address, 24), strict=False).network_address)
 
 
-def audit_line(
-    request: pb.EvaluateRequest,
-    response: pb.EvaluateResponse | None,
-    *,
-    created: float,
-    latency_s: float,
-    failure: tuple[int, str] | None = None,
-    hide_ip: bool = False,
-) -> str:
-    """The JSON line (newline-terminated) for one call.
+class AuditLine:
+    """Formats audit lines; one per writer (not thread-safe: it keeps text it has built)."""
 
-    `failure` is (gRPC status code number, pdp error code) for a call that got no decision.
-    `hide_ip` truncates every IP address in the record (`truncate_ip`).
-    """
-    network, device = request.network, request.device
-    ip = truncate_ip(network.ip_address) if hide_ip else network.ip_address
-    record: dict[str, Any] = {
-        "createdDateTime": _clock.iso(created),
-        "id": response.request_id if response is not None else request.request_id,
-        "userId": request.subject.user_id,
-        "servicePrincipalId": request.subject.service_principal_id,
-        "appId": request.target.application_id,
-        "ipAddress": ip,
-        "location": _location(request, response),
-        "deviceDetail": {
-            "deviceId": device.device_id,
-            "operatingSystem": OPERATING_SYSTEMS.get(device.platform, ""),
-            "isCompliant": device.compliant,
-            "trustType": TRUST_TYPES.get(device.trust_type, ""),
-        },
-        "clientAppUsed": CLIENT_APPS.get(request.client_app_type, ""),
-    }
-    if response is None:
-        code, reason = failure or (2, "internal")  # 2: gRPC UNKNOWN
-        record["status"] = {"errorCode": code, "failureReason": reason}
-        record["conditionalAccessStatus"] = "notApplied"
-        record["decision"] = ""
-        tail = ""
-    else:
-        policies, ca_status = _policies_json(response)
-        risk = response.risk
-        record["status"] = {"errorCode": 0}
-        record["conditionalAccessStatus"] = ca_status
-        record["decision"] = DECISIONS.get(response.decision, "")
-        record["requirements"] = [
-            {"anyOf": list(r.any_of), "policyIds": list(r.policy_ids)}
-            for r in response.requirements
-        ]
-        record["riskDetections"] = [_detection(d, hide_ip) for d in risk.detections]
-        record["riskLevelDuringSignIn"] = RISK_LEVELS.get(risk.effective_sign_in, "none")
-        record["riskDegraded"] = risk.degraded
-        version = _dumps(response.policy_version)
-        tail = f',"appliedConditionalAccessPolicies":{policies},"policyVersion":{version}'
-    head = _dumps(record)[:-1]  # the object without its closing brace
-    return f'{head}{tail},"latencyMs":{round(latency_s * 1000, 3)!r}}}\n'
+    def __init__(self, *, hide_ip: bool = False) -> None:
+        self._hide_ip = hide_ip
+        self._second = -1
+        self._second_text = ""
+        # id(policies) -> (the policies tuple, its JSON array, conditionalAccessStatus).
+        # The engine hands out the same tuple for the same outcome, so identity is the key;
+        # the tuple is kept, so its id cannot be reused while the entry lives.
+        self._policies: dict[int, tuple[tuple[PolicyOutcome, ...], str, str]] = {}
+
+    def __call__(
+        self,
+        ctx: SignInContext,
+        decision: Decision | None,
+        *,
+        created: float,
+        latency_s: float,
+        failure: ErrorCode | None = None,
+    ) -> str:
+        """The JSON line (newline-terminated) for one call.
+
+        `failure` says why a call got no decision (`decision` is then None).
+        """
+        ip = ctx.ip_address
+        if self._hide_ip and ip:
+            ip = truncate_ip(ip)
+        record: dict[str, Any] = {
+            "createdDateTime": self._iso(created),
+            "id": ctx.request_id,
+            "userId": ctx.user_id,
+            "servicePrincipalId": ctx.service_principal_id,
+            "appId": ctx.application_id,
+            "ipAddress": ip,
+            "location": _location(ctx, decision),
+            "deviceDetail": {
+                "deviceId": ctx.device_id,
+                "operatingSystem": OPERATING_SYSTEMS.get(ctx.platform, ""),
+                "isCompliant": ctx.compliant,
+                "trustType": TRUST_TYPE_NAMES.get(ctx.trust_type, ""),
+            },
+            "clientAppUsed": CLIENT_APP_USED.get(ctx.client_app_type, ""),
+        }
+        if decision is None:
+            code = failure or ErrorCode.INTERNAL
+            record["status"] = {"errorCode": STATUS_NUMBERS[code], "failureReason": code.value}
+            record["conditionalAccessStatus"] = "notApplied"
+            record["decision"] = ""
+            tail = ""
+        else:
+            policies, ca_status = self._policies_json(decision.policies)
+            risk = decision.risk
+            record["status"] = {"errorCode": 0}
+            record["conditionalAccessStatus"] = ca_status
+            record["decision"] = decision.verdict.value
+            record["requirements"] = [
+                {"anyOf": list(r.any_of), "policyIds": list(r.policy_ids)}
+                for r in decision.requirements
+            ]
+            record["riskDetections"] = [self._detection(d) for d in risk.detections]
+            record["riskLevelDuringSignIn"] = decision.sign_in_risk
+            record["riskDegraded"] = risk.degraded
+            version = _dumps(decision.policy_version)
+            tail = f',"appliedConditionalAccessPolicies":{policies},"policyVersion":{version}'
+        head = _dumps(record)[:-1]  # the object without its closing brace
+        return f'{head}{tail},"latencyMs":{round(latency_s * 1000, 3)!r}}}\n'
+
+    def _iso(self, when: float) -> str:
+        """ISO 8601 UTC with milliseconds; the seconds part formatted once per second."""
+        second = int(when)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((when - second) * 1000):03d}Z"
+
+    def _policies_json(self, policies: tuple[PolicyOutcome, ...]) -> tuple[str, str]:
+        """(the JSON array, conditionalAccessStatus) of a decision's policies."""
+        cached = self._policies.get(id(policies))
+        if cached is not None and cached[0] is policies:
+            return cached[1], cached[2]
+        entries = []
+        ca_status = "notApplied"  # Graph: failure if an enforced policy failed, else success
+        for p in policies:
+            result = p.result
+            if result is Result.FAILURE:
+                ca_status = "failure"
+            elif result is Result.SUCCESS and ca_status == "notApplied":
+                ca_status = "success"
+            applied = result not in NOT_APPLIED_RESULTS
+            entries.append(
+                {
+                    "id": p.id,
+                    "displayName": p.display_name,
+                    "result": result.value,
+                    "enforcedGrantControls": list(p.grant_controls) if applied else [],
+                    "enforcedSessionControls": list(p.session_controls) if applied else [],
+                }
+            )
+        text = _dumps(entries)
+        if len(self._policies) >= _CACHE_LIMIT:
+            self._policies.clear()
+        self._policies[id(policies)] = (policies, text, ca_status)
+        return text, ca_status
+
+    def _detection(self, detection: Detection) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "riskEventType": detection.kind,
+            "riskLevel": detection.level,
+            "distanceKm": round(detection.distance_km, 1),
+            "speedKmh": round(detection.speed_kmh, 1),
+        }
+        if detection.previous is not None:
+            out["previous"] = self._place(detection.previous)
+        if detection.current is not None:
+            out["current"] = self._place(detection.current)
+        return out
+
+    def _place(self, place: Place) -> dict[str, Any]:
+        ip = place.ip_address
+        return {
+            "time": _rfc3339(place.time),
+            "countryOrRegion": place.country,
+            "latitude": place.latitude,
+            "longitude": place.longitude,
+            "ipAddress": truncate_ip(ip) if self._hide_ip else ip,
+        }
 
 
-class _PolicyFragments:
-    """`appliedConditionalAccessPolicies` as JSON text, built once per policy set and outcome.
-
-    Within one policy set a policy id and result always give the same entry, so the text
-    is keyed on (version, (id, result) of each policy) and reused; bounded, then cleared.
-    """
-
-    LIMIT: Final = 4096
-
-    def __init__(self) -> None:
-        self._built: dict[tuple[str, tuple[tuple[str, int], ...]], tuple[str, str]] = {}
-
-    def __call__(self, response: pb.EvaluateResponse) -> tuple[str, str]:
-        """(the JSON array, the conditionalAccessStatus) of `response`'s policies."""
-        policies = response.policies
-        key = (response.policy_version, tuple((p.id, p.result) for p in policies))
-        built = self._built.get(key)
-        if built is None:
-            if len(self._built) >= self.LIMIT:
-                self._built.clear()
-            built = self._built[key] = _build_policies(policies)
-        return built
-
-
-def _build_policies(policies: Any) -> tuple[str, str]:
-    entries = []
-    ca_status = "notApplied"  # Graph: failure if an enforced policy failed, success if one held
-    for p in policies:
-        result = p.result
-        if result == pb.POLICY_RESULT_FAILURE:
-            ca_status = "failure"
-        elif result == pb.POLICY_RESULT_SUCCESS and ca_status == "notApplied":
-            ca_status = "success"
-        applied = result not in NOT_APPLIED_RESULTS
-        entries.append(
-            {
-                "id": p.id,
-                "displayName": p.display_name,
-                "result": RESULTS.get(result, ""),
-                "enforcedGrantControls": list(p.grant_controls) if applied else [],
-                "enforcedSessionControls": list(p.session_controls) if applied else [],
-            }
-        )
-    return _dumps(entries), ca_status
-
-
-_policies_json = _PolicyFragments()
-
-
-_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_dumps = _ENCODER.encode  # built once: json.dumps with options builds an encoder per call
-
-
-def _location(request: pb.EvaluateRequest, response: pb.EvaluateResponse | None) -> dict[str, Any]:
+def _location(ctx: SignInContext, decision: Decision | None) -> dict[str, Any]:
     """The gateway's geo when it sent one, else where pdp's risk detection placed the sign-in."""
-    geo = request.network.geo
-    if request.network.HasField("geo"):
-        place: dict[str, Any] = {"countryOrRegion": geo.country}
-        if geo.HasField("latitude") and geo.HasField("longitude"):
-            place["geoCoordinates"] = {"latitude": geo.latitude, "longitude": geo.longitude}
+    if ctx.country or ctx.latitude is not None or ctx.longitude is not None:
+        place: dict[str, Any] = {"countryOrRegion": ctx.country}
+        if ctx.latitude is not None and ctx.longitude is not None:
+            place["geoCoordinates"] = {"latitude": ctx.latitude, "longitude": ctx.longitude}
         return place
-    if response is not None:
-        for detection in response.risk.detections:
-            if detection.HasField("current"):
-                current = detection.current
+    if decision is not None:
+        for detection in decision.risk.detections:
+            current = detection.current
+            if current is not None:
                 return {
                     "countryOrRegion": current.country,
                     "geoCoordinates": {
@@ -231,21 +203,10 @@ def _location(request: pb.EvaluateRequest, response: pb.EvaluateResponse | None)
     return {}
 
 
-def _detection(detection: pb.RiskDetection, hide_ip: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "riskEventType": detection.kind,
-        "riskLevel": RISK_LEVELS.get(detection.level, "none"),
-        "distanceKm": round(detection.distance_km, 1),
-        "speedKmh": round(detection.speed_kmh, 1),
-    }
-    for name in ("previous", "current"):
-        if detection.HasField(name):
-            place: pb.SignInPlace = getattr(detection, name)
-            out[name] = {
-                "time": place.time.ToJsonString(),
-                "countryOrRegion": place.country,
-                "latitude": place.latitude,
-                "longitude": place.longitude,
-                "ipAddress": truncate_ip(place.ip_address) if hide_ip else place.ip_address,
-            }
-    return out
+def _rfc3339(seconds: float) -> str:
+    """Epoch seconds as RFC 3339, as protobuf's JSON mapping writes a Timestamp."""
+    whole = math.floor(seconds)
+    nanos = round((seconds - whole) * 1e9)
+    if nanos >= 1_000_000_000:
+        whole, nanos = whole + 1, nanos - 1_000_000_000
+    return Timestamp(seconds=whole, nanos=nanos).ToJsonString()

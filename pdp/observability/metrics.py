@@ -30,6 +30,8 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from pdp.observability.tally import TallyPublisher
+
 disable_created_metrics()  # type: ignore[no-untyped-call] # no *_created series: they double the series count for nothing
 
 MULTIPROCESS: Final = "PROMETHEUS_MULTIPROC_DIR" in os.environ
@@ -73,7 +75,7 @@ RISK_DEGRADED_DECISIONS = Counter(
     "Decisions made without pdp's risk state (the response's risk.degraded).",
 )
 
-# -- risk store (timed around pdp's risk assessment, see pdp.server.risk) ---------------------
+# -- risk store (timed around pdp's risk assessment, see pdp.runtime.risk) ---------------------
 RISK_STORE_SECONDS = Histogram(
     "pdp_risk_store_seconds",
     "Time of pdp's risk assessment (geo-IP and risk store round trip) per decision that "
@@ -118,6 +120,14 @@ WORKER_RESTARTS = Counter(
     "pdp_worker_restarts_total",
     "Worker processes started by the supervisor to replace one that died.",
 )
+
+
+# The per-call metrics are counted as plain ints on the request path and published into the
+# metrics above when they are read (`pdp.observability.tally`).
+PUBLISHER = TallyPublisher(
+    (GRPC_STARTED, GRPC_HANDLED, GRPC_HANDLING_SECONDS, DECISIONS, POLICY_RESULTS,
+     RISK_DEGRADED_DECISIONS)
+)  # fmt: skip
 
 
 def set_policy_set(version: str, previous: str | None, policy_count: int, when: float) -> None:

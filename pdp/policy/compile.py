@@ -19,13 +19,6 @@ from typing import Any
 
 from netaddr import IPNetwork
 
-from pdp.context import (
-    CLIENT_APP_TYPES,
-    FLOWS,
-    INSIDER_RISK_LEVELS,
-    PLATFORMS,
-    RISK_LEVELS,
-)
 from pdp.policy.device_filter import DeviceFilter
 from pdp.policy.model import (
     ALL,
@@ -42,6 +35,13 @@ from pdp.policy.model import (
     PolicyState,
 )
 from pdp.policy.remediation import interactive, message_for
+from pdp.vocabulary import (
+    CLIENT_APP_TYPES,
+    FLOWS,
+    INSIDER_RISK_LEVELS,
+    PLATFORMS,
+    RISK_LEVELS,
+)
 
 Masks = dict[str, int]
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from pdp.errors import PdpError
+
 
 class Severity(enum.StrEnum):
     """How bad a diagnostic is: an error refuses the policy set, a warning does not."""
@@ -36,7 +38,7 @@ class Diagnostic:
         return f"{self.severity}: {where}: {self.message}"
 
 
-class PolicySetError(Exception):
+class PolicySetError(PdpError):
     """A policy set was refused: it carries every error (and warning) that was found."""
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:

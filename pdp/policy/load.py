@@ -28,6 +28,7 @@ from pdp.policy.model import (
 from pdp.policy.parse_policy import parse_policy
 from pdp.policy.reader import Reader
 from pdp.policy.source import DocumentKind, SourceDocument, load_sources
+from pdp.vocabulary import AUTHENTICATION_METHOD_MODES
 
 
 def load_policy_set(root: Path) -> tuple[PolicySet, list[Diagnostic]]:
@@ -165,7 +166,7 @@ def _strength(data: Mapping[str, Any], r: Reader) -> AuthenticationStrength | No
     combinations: list[frozenset[str]] = []
     for i, combination in enumerate(r.strings(data, "allowedCombinations", "$")):
         methods = frozenset(m.strip() for m in combination.split(","))
-        unknown = sorted(m for m in methods if m.lower() not in v.AUTHENTICATION_METHOD_MODES)
+        unknown = sorted(m for m in methods if m.lower() not in AUTHENTICATION_METHOD_MODES)
         if unknown:
             r.warn(f"$.allowedCombinations[{i}]", f"unknown authentication methods {unknown}")
         combinations.append(methods)

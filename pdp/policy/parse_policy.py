@@ -35,6 +35,7 @@ from pdp.policy.model import (
     Users,
 )
 from pdp.policy.reader import Reader, configured
+from pdp.vocabulary import GUEST_TYPES
 
 _TOP_LEVEL = [
     "id",
@@ -204,7 +205,7 @@ def _guests(raw: Mapping[str, Any], key: str, r: Reader, path: str) -> GuestsOrE
     obj = r.obj(raw.get(key), f"{path}.{key}")
     if obj is None:
         return None
-    types = r.enums(obj, "guestOrExternalUserTypes", f"{path}.{key}", v.GUEST_TYPES)
+    types = r.enums(obj, "guestOrExternalUserTypes", f"{path}.{key}", GUEST_TYPES)
     if not types:
         return None
     tenants_obj = r.obj(obj.get("externalTenants"), f"{path}.{key}.externalTenants") or {}

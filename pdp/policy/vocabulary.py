@@ -29,14 +29,6 @@ CLIENT_APP_TYPE_ALIASES = {
 RISK_LEVELS = _canon("low", "medium", "high", "none", "hidden")
 INSIDER_RISK_LEVELS = _canon("minor", "moderate", "elevated")
 TRANSFER_METHODS = _canon("deviceCodeFlow", "authenticationTransfer")
-GUEST_TYPES = _canon(
-    "internalGuest",
-    "b2bCollaborationGuest",
-    "b2bCollaborationMember",
-    "b2bDirectConnectUser",
-    "otherExternalUser",
-    "serviceProvider",
-)
 USER_ACTIONS = _canon("urn:user:registersecurityinfo", "urn:user:registerdevice")
 GRANT_OPERATORS = _canon("AND", "OR")
 # Built-in grant controls in Graph's prompting order (phase 2 of CA evaluation); block first.
@@ -55,28 +47,6 @@ SIGN_IN_FREQUENCY_UNITS = {"hours": 3600, "days": 86400}
 CLOUD_APP_SECURITY_TYPES = _canon("mcasConfigured", "monitorOnly", "blockDownloads")
 CAE_MODES = _canon("strictEnforcement", "strictLocation", "disabled")
 DEVICE_STATES = _canon("All", "Compliant", "DomainJoined")
-AUTHENTICATION_METHOD_MODES = _canon(
-    "password",
-    "voice",
-    "hardwareOath",
-    "softwareOath",
-    "sms",
-    "fido2",
-    "windowsHelloForBusiness",
-    "microsoftAuthenticatorPush",
-    "deviceBasedPush",
-    "temporaryAccessPassOneTime",
-    "temporaryAccessPassMultiUse",
-    "email",
-    "x509CertificateSingleFactor",
-    "x509CertificateMultiFactor",
-    "federatedSingleFactor",
-    "federatedMultiFactor",
-    "qrCodePin",
-    "passkeyDeviceBound",
-    "passkeyDeviceBoundAuthenticator",
-    "passkeyDeviceBoundWindowsHello",
-)
 
 MFA_STRENGTH_ID = "00000000-0000-0000-0000-000000000002"
 PASSWORDLESS_MFA_STRENGTH_ID = "00000000-0000-0000-0000-000000000003"

@@ -19,6 +19,7 @@ from typing import Final
 import maxminddb
 
 from pdp.context import SignInContext
+from pdp.errors import StartupError
 
 _V4_MAPPED_PREFIX: Final = 0xFFFF  # ::ffff:a.b.c.d is 0xffff in bits 32..47
 _CGNAT: Final = ipaddress.IPv4Network("100.64.0.0/10")  # RFC 6598, shared address space
@@ -28,7 +29,7 @@ _CGNAT_LAST: Final = int(_CGNAT.broadcast_address)
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class GeoDatabaseError(Exception):
+class GeoDatabaseError(StartupError):
     """The GeoIP database at `path` could not be opened; `reason` says why."""
 
     def __init__(self, path: str, reason: str) -> None:

@@ -1,9 +1,8 @@
-"""The gRPC transport: proto in, one call to the shared decision path, proto out.
+"""The gRPC API's way in and out: EvaluateRequest -> SignInContext -> Decision -> EvaluateResponse.
 
-`convert_in` validates an EvaluateRequest into a `SignInContext`, `convert_out` turns a
-`Decision` into an EvaluateResponse, `errors` maps domain errors to gRPC status codes in one
-table, `service` is the servicer and `app` the composition root that builds and runs it.
-Around them, the runtime: `health` (grpc.health.v1), `interceptors` (gRPC metrics), `tls`
-(server credentials), `reload` (policy hot reload), `risk` (the worker's risk assessor) and
-`workers` (the supervisor of `--workers N`).
+`convert_in` maps the request to a `SignInContext` once, `convert_out` maps the `Decision` to
+the response once, `service` is the servicer between them, and `status` is the one table
+from pdp's error codes to gRPC status codes. Around them, gRPC's own parts: `grpc_server`
+(options, limits, services, port), `health` (grpc.health.v1), `interceptors` (the gRPC
+server metrics) and `tls` (server credentials). Nothing here decides or reads a clock twice.
 """

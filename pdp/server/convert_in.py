@@ -1,39 +1,25 @@
-"""EvaluateRequest -> SignInContext: validate and normalise one request for the engine.
+"""EvaluateRequest -> SignInContext: the gRPC API's way in, mapped once.
 
-This module owns every rule about what a request may say: size limits, id and enum
-normalisation (ids lower-cased, proto enum numbers to the canonical Graph spellings of
-`pdp.context`), IP parsing, geo ranges and the device properties device filters read.
-Strings are stripped and empty list entries dropped. Anything it cannot accept raises
-`InvalidRequest` naming the proto field path and the bad value; nothing here reads a clock
-(`now` is the caller's) or looks at policies.
+This module owns the mapping from the proto's fields and enum numbers to the sign-in's
+values; the rules every way in shares (limits, id and IP normalisation, geo ranges, device
+properties) are `pdp.context_values`. Anything it cannot accept raises `InvalidRequest`
+naming the proto field path and the bad value. `now` is the caller's one clock read, the
+sign-in's time when the request carries none; nothing here looks at policies.
+
+It reads each field once, in one function, because it runs for every call.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import math
-import uuid
-from collections.abc import Mapping, Sequence
-from typing import Final, Literal
+from collections.abc import Mapping
+from typing import Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from pdp import context_values as cv
 from pdp.context import SignInContext
-from pdp.policy.vocabulary import AUTHENTICATION_METHOD_MODES, GUEST_TYPES
-from pdp.server.errors import InvalidRequest
+from pdp.errors import InvalidRequest
 from pdp.v1 import pdp_pb2 as pb
-
-MAX_STRING: Final = 1024
-MAX_REQUEST_ID: Final = 128
-MAX_GROUP_IDS: Final = 4096
-MAX_ROLE_IDS: Final = 512
-MAX_AUTHENTICATION_CONTEXTS: Final = 100
-MAX_METHODS: Final = 32
-MAX_SATISFIED_CONTROLS: Final = 256
-MAX_DEVICE_ATTRIBUTES: Final = 64
-# The range google.protobuf.Timestamp allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-_MIN_SECONDS: Final = -62_135_596_800
-_MAX_SECONDS: Final = 253_402_300_799
 
 PLATFORMS: Final[Mapping[int, str]] = {
     pb.PLATFORM_UNSPECIFIED: "",
@@ -76,81 +62,108 @@ INSIDER_RISK_LEVELS: Final[Mapping[int, str]] = {
     pb.INSIDER_RISK_LEVEL_MODERATE: "moderate",
     pb.INSIDER_RISK_LEVEL_ELEVATED: "elevated",
 }
-# Device-filter properties that typed Device fields set; an attribute may not set them too.
-_TYPED_PROPERTIES: Final[Mapping[str, str]] = {
-    "deviceid": "device.device_id",
-    "iscompliant": "device.compliant",
-    "trusttype": "device.trust_type",
-}
+_NO_IDS: Final[frozenset[str]] = frozenset()
 
 
 def to_context(request: pb.EvaluateRequest, now: float) -> SignInContext:
     """Validate `request` into a SignInContext; `now` is its time when the request has none."""
-    subject, target, network = request.subject, request.target, request.network
-    device, authn, risk = request.device, request.authentication, request.risk
-    user_id = _id(subject.user_id, "subject.user_id")
-    group_ids = _ids(subject.group_ids, "subject.group_ids", MAX_GROUP_IDS)
-    role_ids = _ids(subject.role_ids, "subject.role_ids", MAX_ROLE_IDS)
-    guest_type = _guest_field(subject, "guest_type")
-    home_tenant_id = _guest_field(subject, "home_tenant_id")
-    service_principal_id = _id(subject.service_principal_id, "subject.service_principal_id")
-    if service_principal_id and (user_id or group_ids or role_ids or subject.guest):
-        raise InvalidRequest(
-            "subject",
-            "a service principal sign-in carries no user fields "
-            "(user_id, group_ids, role_ids, guest)",
-        )
-    ip_address, ip_value, ip_version = _ip(network.ip_address)
-    device_id = _id(device.device_id, "device.device_id")
+    subject = request.subject
+    user_id = subject.user_id
+    if user_id:
+        user_id = cv.ident(user_id, "subject.user_id")
+    group_ids = subject.group_ids
+    groups = cv.idset(group_ids, "subject.group_ids", cv.MAX_GROUP_IDS) if group_ids else _NO_IDS
+    role_ids = subject.role_ids
+    roles = cv.idset(role_ids, "subject.role_ids", cv.MAX_ROLE_IDS) if role_ids else _NO_IDS
+    guest = subject.guest
+    guest_type = subject.guest_type
+    home_tenant_id = subject.home_tenant_id
+    if guest_type or home_tenant_id:
+        guest_type, home_tenant_id = _guest(guest, guest_type, home_tenant_id)
+    principal = subject.service_principal_id
+    if principal:
+        principal = cv.ident(principal, "subject.service_principal_id")
+        if principal and (user_id or groups or roles or guest):
+            raise InvalidRequest(
+                "subject",
+                "a service principal sign-in carries no user fields "
+                "(user_id, group_ids, role_ids, guest)",
+            )
+    target = request.target
+    application_id = target.application_id
+    if application_id:
+        application_id = cv.ident(application_id, "target.application_id")
+    user_action = target.user_action
+    if user_action:
+        user_action = cv.ident(user_action, "target.user_action")
+    contexts = target.authentication_contexts
+    network = request.network
+    ip_address, ip_value, ip_version = cv.ip_address(network.ip_address, "network.ip_address")
+    country, latitude, longitude, radius = "", None, None, None
+    if network.HasField("geo"):
+        country, latitude, longitude, radius = _geo(network.geo)
+    device = request.device
+    device_id = device.device_id
+    if device_id:
+        device_id = cv.ident(device_id, "device.device_id")
     trust_type = _enum(TRUST_TYPES, device.trust_type, "device.trust_type")
-    geo = network.geo
+    compliant = device.compliant
+    attributes = device.attributes
+    authn = request.authentication
+    methods = authn.methods
+    controls = authn.satisfied_controls
+    risk = request.risk
     return SignInContext(
-        request_id=_request_id(request.request_id),
+        request_id=cv.request_id(request.request_id),
         time=_seconds(request.time, "time") if request.HasField("time") else now,
         user_id=user_id,
-        group_ids=group_ids,
-        role_ids=role_ids,
-        guest=subject.guest,
+        group_ids=groups,
+        role_ids=roles,
+        guest=guest,
         guest_type=guest_type,
         home_tenant_id=home_tenant_id,
-        service_principal_id=service_principal_id,
-        application_id=_id(target.application_id, "target.application_id"),
-        user_action=_id(target.user_action, "target.user_action"),
-        authentication_contexts=_ids(
-            target.authentication_contexts,
-            "target.authentication_contexts",
-            MAX_AUTHENTICATION_CONTEXTS,
-        ),
+        service_principal_id=principal,
+        application_id=application_id,
+        user_action=user_action,
+        authentication_contexts=cv.idset(
+            contexts, "target.authentication_contexts", cv.MAX_AUTHENTICATION_CONTEXTS
+        )
+        if contexts
+        else _NO_IDS,
         ip_address=ip_address,
         ip_value=ip_value,
         ip_version=ip_version,
-        country=_country(geo.country),
-        latitude=_bounded(geo, "latitude", -90.0, 90.0),
-        longitude=_bounded(geo, "longitude", -180.0, 180.0),
-        accuracy_radius_km=_bounded(geo, "accuracy_radius_km", 0.0, math.inf),
+        country=country,
+        latitude=latitude,
+        longitude=longitude,
+        accuracy_radius_km=radius,
         compliant_network=network.compliant_network,
         device_id=device_id,
         platform=_enum(PLATFORMS, device.platform, "device.platform"),
-        compliant=device.compliant,
+        compliant=compliant,
         trust_type=trust_type,
-        device_properties=_device_properties(device, device_id, trust_type),
+        device_properties=cv.device_properties(
+            attributes.items(),
+            len(attributes),
+            device_id=device_id,
+            compliant=compliant,
+            trust_type=trust_type,
+            field="device.attributes",
+        )
+        if device_id or trust_type or attributes
+        else {},
         client_app_type=_enum(CLIENT_APP_TYPES, request.client_app_type, "client_app_type"),
-        methods=frozenset(
-            AUTHENTICATION_METHOD_MODES.get(m.lower(), m)
-            for m in _strings(authn.methods, "authentication.methods", MAX_METHODS)
-        ),
+        methods=cv.methods(methods, "authentication.methods") if methods else _NO_IDS,
         authenticated_at=(
             _seconds(authn.authenticated_at, "authentication.authenticated_at")
             if authn.HasField("authenticated_at")
             else None
         ),
         satisfied_controls=frozenset(
-            _strings(
-                authn.satisfied_controls,
-                "authentication.satisfied_controls",
-                MAX_SATISFIED_CONTROLS,
-            )
-        ),
+            cv.strings(controls, "authentication.satisfied_controls", cv.MAX_SATISFIED_CONTROLS)
+        )
+        if controls
+        else _NO_IDS,
         flow=_enum(FLOWS, authn.flow, "authentication.flow"),
         sign_in_risk=_enum(RISK_LEVELS, risk.sign_in, "risk.sign_in"),
         user_risk=_enum(RISK_LEVELS, risk.user, "risk.user"),
@@ -160,20 +173,11 @@ def to_context(request: pb.EvaluateRequest, now: float) -> SignInContext:
     )
 
 
-def _request_id(value: str) -> str:
-    if not value:
-        return uuid.uuid4().hex
-    if len(value) > MAX_REQUEST_ID:
-        raise InvalidRequest("request_id", f"longer than {MAX_REQUEST_ID} characters")
-    if not value.isprintable():
-        raise InvalidRequest("request_id", f"not printable: {value!r}")
-    return value
-
-
 def _seconds(ts: Timestamp, field: str) -> float:
-    if not (_MIN_SECONDS <= ts.seconds <= _MAX_SECONDS and 0 <= ts.nanos < 1_000_000_000):
-        raise InvalidRequest(field, f"not a valid timestamp: seconds={ts.seconds} nanos={ts.nanos}")
-    return ts.seconds + ts.nanos / 1e9
+    seconds, nanos = ts.seconds, ts.nanos
+    if not (cv.MIN_EPOCH_S <= seconds <= cv.MAX_EPOCH_S and 0 <= nanos < 1_000_000_000):
+        raise InvalidRequest(field, f"not a valid timestamp: seconds={seconds} nanos={nanos}")
+    return seconds + nanos / 1e9
 
 
 def _enum(table: Mapping[int, str], number: int, field: str) -> str:
@@ -183,113 +187,54 @@ def _enum(table: Mapping[int, str], number: int, field: str) -> str:
         raise InvalidRequest(field, f"unknown enum number {number}") from None
 
 
-def _text(value: str, field: str) -> str:
-    if len(value) > MAX_STRING:
-        raise InvalidRequest(field, f"longer than {MAX_STRING} characters")
-    return value.strip()
+def _guest(guest: bool, guest_type: str, home_tenant_id: str) -> tuple[str, str]:
+    """A guest's type (Graph spelling) and home tenant; only a guest may have them."""
+    kind = cv.guest_type(guest_type, "subject.guest_type")
+    tenant = cv.ident(home_tenant_id, "subject.home_tenant_id")
+    if not guest:
+        if kind:
+            raise InvalidRequest("subject.guest_type", "set only for a guest (subject.guest)")
+        if tenant:
+            raise InvalidRequest("subject.home_tenant_id", "set only for a guest (subject.guest)")
+    return kind, tenant
 
 
-def _id(value: str, field: str) -> str:
-    return _text(value, field).lower()
+def _geo(geo: pb.Geo) -> tuple[str, float | None, float | None, float | None]:
+    """Country, latitude, longitude and accuracy radius (None when absent), checked."""
+    country = cv.country(geo.country, "network.geo.country") if geo.country else ""
+    latitude = (
+        cv.bounded(geo.latitude, "network.geo.latitude", -90.0, 90.0)
+        if geo.HasField("latitude")
+        else None
+    )
+    longitude = (
+        cv.bounded(geo.longitude, "network.geo.longitude", -180.0, 180.0)
+        if geo.HasField("longitude")
+        else None
+    )
+    radius = (
+        cv.bounded(geo.accuracy_radius_km, "network.geo.accuracy_radius_km", 0.0, float("inf"))
+        if geo.HasField("accuracy_radius_km")
+        else None
+    )
+    return country, latitude, longitude, radius
 
 
-def _strings(values: Sequence[str], field: str, limit: int) -> list[str]:
-    """The non-empty stripped strings of a repeated field, checked against its limits."""
-    if len(values) > limit:
-        raise InvalidRequest(field, f"more than {limit} entries ({len(values)})")
-    if max(map(len, values), default=0) > MAX_STRING:
-        at = next(i for i, value in enumerate(values) if len(value) > MAX_STRING)
-        raise InvalidRequest(f"{field}[{at}]", f"longer than {MAX_STRING} characters")
-    return [stripped for value in values if (stripped := value.strip())]
-
-
-def _ids(values: Sequence[str], field: str, limit: int) -> frozenset[str]:
-    """Like `_strings`, lower-cased, as a set (one pass: group lists are long)."""
-    if len(values) > limit or (values and max(map(len, values)) > MAX_STRING):
-        _strings(values, field, limit)  # raises, naming the field and the entry
-    ids = {value.strip().lower() for value in values}
-    ids.discard("")
-    return frozenset(ids)
-
-
-def _guest_field(subject: pb.Subject, name: Literal["guest_type", "home_tenant_id"]) -> str:
-    """A guest's type (canonical Graph spelling) or home tenant; only a guest may have one."""
-    field = f"subject.{name}"
-    value = _text(getattr(subject, name), field)
-    if not value:
-        return ""
-    if not subject.guest:
-        raise InvalidRequest(field, "set only for a guest (subject.guest)")
-    if name == "home_tenant_id":
-        return value.lower()
-    canonical = GUEST_TYPES.get(value.lower())
-    if canonical is None:
-        known = ", ".join(GUEST_TYPES.values())
-        raise InvalidRequest(field, f"unknown guest type {value!r} (known: {known})")
-    return canonical
-
-
-def _ip(text: str) -> tuple[str, int | None, int]:
-    """Normalised text, integer value and version of an address ("", None, 0 when absent)."""
-    raw = _text(text, "network.ip_address")
-    if not raw:
-        return "", None, 0
-    try:
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(raw)
-    except ValueError:
-        raise InvalidRequest(
-            "network.ip_address", f"not an IPv4 or IPv6 address: {text!r}"
-        ) from None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return str(address), int(address), address.version
-
-
-def _country(value: str) -> str:
-    country = _text(value, "network.geo.country").upper()
-    if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
-        raise InvalidRequest("network.geo.country", f"not an ISO 3166-1 alpha-2 code: {value!r}")
-    return country
-
-
-def _bounded(
-    geo: pb.Geo,
-    name: Literal["latitude", "longitude", "accuracy_radius_km"],
-    low: float,
-    high: float,
-) -> float | None:
-    """An optional Geo number, which must lie in [low, high] (and not be NaN) when present."""
-    if not geo.HasField(name):
-        return None
-    value: float = getattr(geo, name)
-    if not low <= value <= high or math.isinf(value):
-        raise InvalidRequest(f"network.geo.{name}", f"must be in [{low:g}, {high:g}]: {value}")
-    return value
-
-
-def _device_properties(device: pb.Device, device_id: str, trust_type: str) -> dict[str, str]:
-    """Device-filter properties, keys lower-cased; an unregistered device has none (all null)."""
-    attributes = device.attributes
-    if not (device_id or trust_type or attributes):
-        return {}
-    if len(attributes) > MAX_DEVICE_ATTRIBUTES:
-        raise InvalidRequest(
-            "device.attributes", f"more than {MAX_DEVICE_ATTRIBUTES} entries ({len(attributes)})"
-        )
-    properties: dict[str, str] = {}
-    for key, value in attributes.items():
-        name = _text(key, "device.attributes").lower()
-        field = f"device.attributes[{key!r}]"
-        if not name:
-            raise InvalidRequest(field, "a property name cannot be empty")
-        if name in _TYPED_PROPERTIES:
-            raise InvalidRequest(field, f"set by {_TYPED_PROPERTIES[name]}, not by an attribute")
-        if name in properties:
-            raise InvalidRequest(field, "given twice (property names are case-insensitive)")
-        properties[name] = _text(value, field)
-    if device_id:
-        properties["deviceid"] = device_id
-    properties["iscompliant"] = "True" if device.compliant else "False"
-    if trust_type:
-        properties["trusttype"] = trust_type
-    return properties
+def describe(request: pb.EvaluateRequest, now: float) -> SignInContext:
+    """What an invalid request said, for its audit record: raw values, bounded, never raising."""
+    subject, device = request.subject, request.device
+    geo = request.network.geo
+    return SignInContext(
+        request_id=cv.clip(request.request_id),
+        time=now,
+        user_id=cv.clip(subject.user_id),
+        service_principal_id=cv.clip(subject.service_principal_id),
+        application_id=cv.clip(request.target.application_id),
+        ip_address=cv.clip(request.network.ip_address),
+        country=cv.clip(geo.country),
+        device_id=cv.clip(device.device_id),
+        platform=PLATFORMS.get(device.platform, ""),
+        compliant=device.compliant,
+        trust_type=TRUST_TYPES.get(device.trust_type, ""),
+        client_app_type=CLIENT_APP_TYPES.get(request.client_app_type, ""),
+    )

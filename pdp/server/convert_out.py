@@ -54,8 +54,8 @@ RISK_LEVELS: Final[Mapping[str, pb.RiskLevel.ValueType]] = {
 _NO_SESSION: Final = Session()
 
 
-def to_response(decision: Decision, ctx: SignInContext, time: float) -> pb.EvaluateResponse:
-    """The EvaluateResponse for `decision` on `ctx`; `time` is the evaluation time used."""
+def to_response(decision: Decision, ctx: SignInContext) -> pb.EvaluateResponse:
+    """The EvaluateResponse for `decision` on `ctx` (decided at the sign-in's time)."""
     response = pb.EvaluateResponse(
         request_id=ctx.request_id,
         policy_version=decision.policy_version,
@@ -65,7 +65,7 @@ def to_response(decision: Decision, ctx: SignInContext, time: float) -> pb.Evalu
         ],
         policies=[_policy(p) for p in decision.policies],
         messages=decision.messages,
-        time=timestamp(time),
+        time=timestamp(ctx.time),
     )
     if decision.session != _NO_SESSION:
         response.session.CopyFrom(_session(decision.session))

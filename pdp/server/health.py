@@ -37,11 +37,6 @@ class Health(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         """Register grpc.health.v1.Health on `server`."""
         health_pb2_grpc.add_HealthServicer_to_server(self, server)
 
-    @property
-    def is_serving(self) -> bool:
-        """Whether the overall status is SERVING."""
-        return self._status[""] == SERVING
-
     def serving(self) -> None:
         """Every service SERVING (ignored once shutting down)."""
         if not self._final:

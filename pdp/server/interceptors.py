@@ -4,7 +4,8 @@ The series are the grpc-ecosystem ones (`grpc_server_started_total`,
 `grpc_server_handled_total`, `grpc_server_handling_seconds`) with the same labels and code
 names ("OK", "InvalidArgument", ...), so existing gRPC dashboards work. Each method's
 wrapped handler and label children are built on its first call and reused, so a call costs
-two counter increments and one histogram observation. Methods no service registered are
+two int increments and one bucket count (`pdp.observability.tally`: published into the
+metrics when they are read). Methods no service registered are
 answered UNIMPLEMENTED by grpc and not counted (their names would be unbounded labels), nor
 are calls refused over --max-concurrent-rpcs, which grpc answers before any handler runs.
 """
@@ -18,10 +19,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import grpc
-from prometheus_client.metrics import Counter as CounterChild
-from prometheus_client.metrics import Histogram as HistogramChild
 
-from pdp.observability.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
+from pdp.observability.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED, PUBLISHER
+from pdp.observability.tally import CountTally, TimeTally
 
 # grpc-go's codes.Code names, which the grpc-ecosystem metrics use as label values.
 CODE_NAMES: Final[dict[grpc.StatusCode, str]] = {
@@ -37,21 +37,30 @@ if TYPE_CHECKING:  # generic only in the type stubs
 
 
 class _Series:
-    """The label children of one method, bound once."""
+    """The tallies of one method, bound once; published with every other tally."""
 
     def __init__(self, grpc_type: str, service: str, method: str) -> None:
         labels = (grpc_type, service, method)
         self.labels = labels
-        self.started: CounterChild = GRPC_STARTED.labels(*labels)
-        self.seconds: HistogramChild = GRPC_HANDLING_SECONDS.labels(*labels)
-        self.handled: dict[grpc.StatusCode, CounterChild] = {}
+        self.started = CountTally(GRPC_STARTED.labels(*labels))
+        self.seconds = TimeTally(GRPC_HANDLING_SECONDS.labels(*labels))
+        self.handled: dict[grpc.StatusCode, CountTally] = {}
+        PUBLISHER.add(self.publish)
 
     def done(self, code: grpc.StatusCode, started: float) -> None:
         self.seconds.observe(time.perf_counter() - started)
-        child = self.handled.get(code)
-        if child is None:
-            child = self.handled[code] = GRPC_HANDLED.labels(*self.labels, CODE_NAMES[code])
-        child.inc()
+        tally = self.handled.get(code)
+        if tally is None:
+            tally = self.handled[code] = CountTally(
+                GRPC_HANDLED.labels(*self.labels, CODE_NAMES[code])
+            )
+        tally.count += 1
+
+    def publish(self) -> None:
+        self.started.publish()
+        self.seconds.publish()
+        for tally in list(self.handled.values()):
+            tally.publish()
 
 
 def _code(context: Context, error: BaseException | None) -> grpc.StatusCode:
@@ -105,7 +114,7 @@ def _wrap(handler: Handler, full_method: str) -> Handler:
         assert behavior is not None
 
         async def unary_response(request: Any, context: Context) -> Any:
-            series.started.inc()
+            series.started.count += 1
             started = time.perf_counter()
             error: BaseException | None = None
             try:
@@ -126,7 +135,7 @@ def _wrap(handler: Handler, full_method: str) -> Handler:
     assert stream_behavior is not None
 
     async def stream_response(request: Any, context: Context) -> AsyncIterator[Any]:
-        series.started.inc()
+        series.started.count += 1
         started = time.perf_counter()
         error: BaseException | None = None
         try:

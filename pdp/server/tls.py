@@ -12,20 +12,22 @@ from pathlib import Path
 
 import grpc
 
-from pdp.config import Settings
+from pdp.errors import StartupError
 
 
-def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
-    """The credentials `settings` ask for; None for plaintext. Raises OSError naming a file."""
-    if settings.tls_cert is None or settings.tls_key is None:
+def server_credentials(
+    cert: Path | None, key: Path | None, client_ca: Path | None
+) -> grpc.ServerCredentials | None:
+    """The credentials for these PEM files; None for plaintext. Raises StartupError naming one."""
+    if cert is None or key is None:
         return None
-    chain = _read_pem(settings.tls_cert, "--tls-cert")
-    key = _read_pem(settings.tls_key, "--tls-key")
-    if settings.client_ca is None:
-        return grpc.ssl_server_credentials([(key, chain)])
-    roots = _read_pem(settings.client_ca, "--client-ca")
+    chain = _read_pem(cert, "--tls-cert")
+    private_key = _read_pem(key, "--tls-key")
+    if client_ca is None:
+        return grpc.ssl_server_credentials([(private_key, chain)])
+    roots = _read_pem(client_ca, "--client-ca")
     return grpc.ssl_server_credentials(
-        [(key, chain)], root_certificates=roots, require_client_auth=True
+        [(private_key, chain)], root_certificates=roots, require_client_auth=True
     )
 
 
@@ -33,7 +35,7 @@ def _read_pem(path: Path, flag: str) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise OSError(f"{flag} {path}: {exc.strerror or exc}") from exc
+        raise StartupError(f"{flag} {path}: {exc.strerror or exc}") from exc
     if b"-----BEGIN " not in data:
-        raise OSError(f"{flag} {path}: not a PEM file")
+        raise StartupError(f"{flag} {path}: not a PEM file")
     return data

@@ -227,6 +227,6 @@ def test_context_builds_the_wheel(tmp_path: Path) -> None:
         names = set(archive.namelist())
         (entry_points,) = (n for n in names if n.endswith(".dist-info/entry_points.txt"))
         scripts = archive.read(entry_points).decode()
-    assert {"pdp/cli.py", "pdp/v1/pdp_pb2.py", "pdp/server/app.py"} <= names
+    assert {"pdp/cli.py", "pdp/v1/pdp_pb2.py", "pdp/runtime/app.py"} <= names
     assert not [n for n in names if n.startswith(("tests/", "examples/"))]
     assert "pdp = pdp.cli:main" in scripts

@@ -16,6 +16,7 @@ from google.protobuf import json_format
 
 from pdp.decide import Decider
 from pdp.policy_store import PolicyStore
+from pdp.server.convert_in import to_context
 from pdp.v1 import pdp_pb2 as pb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +61,6 @@ def test_every_request_decides() -> None:
     for data in requests:
         assert data["requestId"] == "ghz-{{.RequestNumber}}"  # a ghz template, per call
         request = json_format.ParseDict(data, pb.EvaluateRequest())  # unknown fields fail
-        response = decider.decide_without_risk(request, time.time())
-        decisions[pb.Decision.Name(response.decision)] += 1
-    assert set(decisions) == {"DECISION_ALLOW", "DECISION_CHALLENGE", "DECISION_DENY"}
+        decision = decider.decide_without_risk(to_context(request, time.time()))
+        decisions[decision.verdict.value] += 1
+    assert set(decisions) == {"allow", "challenge", "deny"}

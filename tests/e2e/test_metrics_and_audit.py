@@ -11,11 +11,15 @@ import grpc
 import pytest
 from pdp_process import PdpProcess, channel, requests_of
 
-from pdp.observability.audit_record import DECISIONS, NOT_APPLIED_RESULTS, RESULTS
+from pdp.observability.audit_record import NOT_APPLIED_RESULTS
+from pdp.server.convert_out import RESULTS as RESULT_NUMBERS
+from pdp.server.convert_out import VERDICTS
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc
 
 ROUNDS = 4
+DECISIONS = {number: verdict.value for verdict, number in VERDICTS.items()}
+RESULTS = {number: result for result, number in RESULT_NUMBERS.items()}
 EVALUATE = {"grpc_service": "pdp.v1.PolicyDecisionService", "grpc_method": "Evaluate"}
 
 
@@ -37,8 +41,8 @@ def test_metrics_count_decisions_and_policy_results_after_n_calls(
                 response = stub.Evaluate(request, timeout=10)
                 decisions[DECISIONS[response.decision]] += 1
                 for p in response.policies:
-                    if p.result not in NOT_APPLIED_RESULTS:
-                        results[p.id, RESULTS[p.result]] += 1
+                    if RESULTS[p.result] not in NOT_APPLIED_RESULTS:
+                        results[p.id, RESULTS[p.result].value] += 1
         for _ in range(2):
             with pytest.raises(grpc.RpcError) as invalid:
                 stub.Evaluate(pb.EvaluateRequest(network=pb.Network(ip_address="10.0.0.300")))
@@ -81,7 +85,7 @@ def test_audit_log_has_one_entra_shaped_record_per_call(
 
     challenge = records["challenge-1"]
     assert challenge["ipAddress"] == "198.51.100.0"
-    assert challenge["userId"] == "U-1"  # as the request spelled it
+    assert challenge["userId"] == "u-1"  # as pdp evaluated it: ids lower-cased
     assert challenge["clientAppUsed"] == "Browser"
     assert challenge["decision"] == "challenge"
     assert challenge["conditionalAccessStatus"] == "failure"
@@ -107,7 +111,7 @@ def test_audit_log_has_one_entra_shaped_record_per_call(
     assert records["allow-2"]["ipAddress"] == "203.0.113.0"
     payroll = records["deny-2"]
     assert payroll["deviceDetail"] == {
-        "deviceId": "D-1",
+        "deviceId": "d-1",
         "operatingSystem": "Windows",
         "isCompliant": False,
         "trustType": "",

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,10 @@ def test_two_workers_share_the_port_are_restarted_and_metrics_add_up(
         for _ in range(CALLS):  # a new connection each time: the kernel picks a worker
             with channel(pdp.address) as ch:
                 pdp_pb2_grpc.PolicyDecisionServiceStub(ch).Evaluate(request, timeout=10)
-        m = pdp.metrics()
+        deadline = time.monotonic() + 10  # each worker publishes its counts every second
+        while (m := pdp.metrics()).value("pdp_decisions_total") < CALLS:
+            assert time.monotonic() < deadline, "the workers' counts never reached /metrics"
+            time.sleep(0.2)
         assert m.value("pdp_decisions_total", decision="challenge") == CALLS
         assert m.value("grpc_server_handled_total", grpc_method="Evaluate", grpc_code="OK") == CALLS
         assert m.value("pdp_worker_restarts_total") == 1

@@ -162,9 +162,12 @@ async def serving(
 ) -> AsyncIterator[Stubs]:
     """A real grpc.aio server with Evaluate and Check on 127.0.0.1, and a real channel to it."""
     decider = Decider(store)
+    observer = observer or DecisionObserver()
     server = grpc.aio.server()
-    pdp_pb2_grpc.add_PolicyDecisionServiceServicer_to_server(PolicyDecisionService(decider), server)
-    add_ext_authz(server, decider, config, observer=observer)
+    pdp_pb2_grpc.add_PolicyDecisionServiceServicer_to_server(
+        PolicyDecisionService(decider, observer), server
+    )
+    add_ext_authz(server, decider, config, observer)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

@@ -1,4 +1,4 @@
-"""check_in's mapping, field by field: client IP, identity, signals, client app type."""
+"""check_in's mapping to a SignInContext, field by field: client IP, identity, signals, app."""
 
 from __future__ import annotations
 
@@ -17,19 +17,17 @@ from envoy_requests import (
     engineer_claims,
     envoy_check,
 )
-from google.protobuf import json_format
 
-from pdp.gateway.check_in import request_id, to_evaluate_request
+from pdp.context import SignInContext
+from pdp.errors import InvalidRequest
+from pdp.gateway.check_in import request_id, to_context
 from pdp.gateway.config import GatewayConfig, parse_gateway_config
-from pdp.server.convert_in import to_context
-from pdp.server.errors import InvalidRequest
-from pdp.v1 import pdp_pb2 as pb
+from pdp.gateway.draft import SignInDraft
 
 
-def translate(config: GatewayConfig, request: Any) -> dict[str, Any]:
-    """The EvaluateRequest for `request`, as proto3 JSON."""
-    out = to_evaluate_request(request, config, "rid-1").request
-    return json_format.MessageToDict(out)
+def translate(config: GatewayConfig, request: Any) -> SignInContext:
+    """The SignInContext for `request`."""
+    return to_context(request, config, SignInDraft("rid-1", 0.0)).context
 
 
 def with_network(config: GatewayConfig, **network: Any) -> GatewayConfig:
@@ -59,8 +57,7 @@ def test_client_ip_is_the_entry_the_outermost_trusted_proxy_added(
     request = envoy_check(
         host=DEV_HOST, client="", forwarded=forwarded, peer=peer, claims=engineer_claims()
     )
-    evaluate = to_evaluate_request(request, config, "rid-1").request
-    assert to_context(evaluate, 0.0).ip_address == client  # as the engine sees it
+    assert translate(config, request).ip_address == client
 
 
 @pytest.mark.parametrize("forwarded", ["", LB, " , "])
@@ -76,21 +73,20 @@ def test_example_mapping_of_an_engineer(config: GatewayConfig) -> None:
     """The example config maps host, token, posture headers and user agent into a sign-in."""
     claims = engineer_claims(amr=("pwd", "rsa", "mfa"), acrs=["c1", "c3"], wids=["role-1"])
     request = envoy_check(host=DEV_HOST, client=HOME, claims=claims)
-    out = translate(config, request)
-    assert out["subject"] == {"userId": ADA, "groupIds": [ENGINEERS], "roleIds": ["role-1"]}
-    assert out["target"] == {"applicationId": DEV_APP, "authenticationContexts": ["c1", "c3"]}
-    assert out["network"] == {"ipAddress": HOME}
-    assert out["device"] == {
-        "deviceId": "laptop-0042",
-        "platform": "PLATFORM_MACOS",
-        "compliant": True,
-        "trustType": "TRUST_TYPE_AZURE_AD",
-    }
-    assert out["clientAppType"] == "CLIENT_APP_TYPE_BROWSER"
-    authn = out["authentication"]
-    assert authn["methods"] == ["password", "x509CertificateSingleFactor"]
-    assert authn["satisfiedControls"] == ["mfa"]  # from amr mfa, and again from acrs c1
-    assert authn["authenticatedAt"].endswith("Z")
+    ctx = translate(config, request)
+    assert (ctx.user_id, ctx.group_ids, ctx.role_ids) == (ADA, {ENGINEERS}, {"role-1"})
+    assert (ctx.application_id, ctx.authentication_contexts) == (DEV_APP, {"c1", "c3"})
+    assert ctx.ip_address == HOME
+    assert (ctx.device_id, ctx.platform, ctx.compliant, ctx.trust_type) == (
+        "laptop-0042",
+        "macOS",
+        True,
+        "AzureAD",
+    )
+    assert ctx.client_app_type == "browser"
+    assert ctx.methods == {"password", "x509CertificateSingleFactor"}
+    assert ctx.satisfied_controls == {"mfa"}  # from amr mfa, and again from acrs c1
+    assert ctx.authenticated_at is not None
 
 
 def test_default_amr_table_never_credits_more_than_the_claim_proves() -> None:
@@ -99,9 +95,9 @@ def test_default_amr_table_never_credits_more_than_the_claim_proves() -> None:
         host=DEV_HOST, client=HOME, claims=engineer_claims(amr=("wia", "ngcmfa", "rsa", "fido"))
     )
     config = parse_gateway_config({"application": {"default": DEV_APP}})
-    authn = translate(config, request)["authentication"]
-    assert authn["methods"] == ["x509CertificateSingleFactor", "fido2"]
-    assert authn["satisfiedControls"] == ["mfa"]
+    ctx = translate(config, request)
+    assert ctx.methods == {"x509CertificateSingleFactor", "fido2"}
+    assert ctx.satisfied_controls == {"mfa"}
 
 
 def test_guest_gets_its_home_tenant_from_idp() -> None:
@@ -109,18 +105,18 @@ def test_guest_gets_its_home_tenant_from_idp() -> None:
     home = "11111111-2222-3333-4444-555555555555"
     claims = engineer_claims(acct=1, idp=f"https://sts.windows.net/{home}/")
     config = parse_gateway_config({"application": {"default": DEV_APP}})
-    subject = translate(config, envoy_check(host=DEV_HOST, client=HOME, claims=claims))["subject"]
-    assert subject["guest"] is True
-    assert subject["homeTenantId"] == home
+    ctx = translate(config, envoy_check(host=DEV_HOST, client=HOME, claims=claims))
+    assert ctx.guest is True
+    assert ctx.home_tenant_id == home
 
 
 @pytest.mark.parametrize(
     ("agent", "extra", "path", "wanted"),
     [
-        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/126.0", {}, "/", "BROWSER"),
-        ("Mozilla/5.0 (Windows NT 10.0)", {"cookie": ""}, "/", "MOBILE_APPS_AND_DESKTOP_CLIENTS"),
-        ("Mozilla/5.0 (Windows NT 10.0)", {}, "/api/runs", "MOBILE_APPS_AND_DESKTOP_CLIENTS"),
-        ("python-requests/2.32", {}, "/", "MOBILE_APPS_AND_DESKTOP_CLIENTS"),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/126.0", {}, "/", "browser"),
+        ("Mozilla/5.0 (Windows NT 10.0)", {"cookie": ""}, "/", "mobileAppsAndDesktopClients"),
+        ("Mozilla/5.0 (Windows NT 10.0)", {}, "/api/runs", "mobileAppsAndDesktopClients"),
+        ("python-requests/2.32", {}, "/", "mobileAppsAndDesktopClients"),
     ],
 )
 def test_client_app_type(
@@ -131,25 +127,25 @@ def test_client_app_type(
     request = envoy_check(
         host=DEV_HOST, client=HOME, claims=engineer_claims(), headers=headers, path=path
     )
-    assert translate(config, request)["clientAppType"] == f"CLIENT_APP_TYPE_{wanted}"
+    assert translate(config, request).client_app_type == wanted
 
 
 @pytest.mark.parametrize(
     ("agent", "platform"),
     [
-        ("Mozilla/5.0 (Linux; Android 14; Pixel 8)", "PLATFORM_ANDROID"),
-        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X)", "PLATFORM_IOS"),
-        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64)", "PLATFORM_WINDOWS"),
-        ("Mozilla/5.0 (X11; Linux x86_64)", "PLATFORM_LINUX"),
-        ("curl/8.5.0", None),
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8)", "android"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X)", "iOS"),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64)", "windows"),
+        ("Mozilla/5.0 (X11; Linux x86_64)", "linux"),
+        ("curl/8.5.0", ""),
     ],
 )
-def test_platform_from_user_agent(config: GatewayConfig, agent: str, platform: str | None) -> None:
+def test_platform_from_user_agent(config: GatewayConfig, agent: str, platform: str) -> None:
     """Without a platform signal the user agent decides it, as Entra does."""
     request = envoy_check(
         host=DEV_HOST, client=HOME, claims=engineer_claims(), headers={"user-agent": agent}
     )
-    assert translate(config, request)["device"].get("platform") == platform
+    assert translate(config, request).platform == platform
 
 
 def test_device_risk_and_geo_from_metadata() -> None:
@@ -170,10 +166,10 @@ def test_device_risk_and_geo_from_metadata() -> None:
     )
     posture = request.attributes.metadata_context.filter_metadata["com.example.posture"]
     posture.update({"compliant": False, "risk": "high"})
-    out = translate(config, request)
-    assert out["device"].get("compliant") is None  # false is proto3's default
-    assert out["risk"] == {"signIn": "RISK_LEVEL_HIGH", "insider": "INSIDER_RISK_LEVEL_MODERATE"}
-    assert out["network"]["geo"] == {"country": "fr", "latitude": 48.85}
+    ctx = translate(config, request)
+    assert ctx.compliant is False
+    assert (ctx.sign_in_risk, ctx.insider_risk) == ("high", "moderate")
+    assert (ctx.country, ctx.latitude, ctx.longitude) == ("FR", 48.85, None)
 
 
 TRUSTED_HEADERS = {
@@ -193,9 +189,9 @@ def test_trusted_gateway_headers_give_identity_only_from_trusted_peers() -> None
     """Configured identity headers are read from a trusted peer and ignored from others."""
     config = parse_gateway_config(TRUSTED_HEADERS)
     headers = {"x-auth-user": ADA, "x-auth-groups": f"{ENGINEERS}, g2", "x-auth-amr": "pwd,mfa"}
-    out = translate(config, envoy_check(host=DEV_HOST, client=HOME, headers=headers))
-    assert out["subject"] == {"userId": ADA, "groupIds": [ENGINEERS, "g2"]}
-    assert out["authentication"] == {"methods": ["password"], "satisfiedControls": ["mfa"]}
+    ctx = translate(config, envoy_check(host=DEV_HOST, client=HOME, headers=headers))
+    assert (ctx.user_id, ctx.group_ids) == (ADA, {ENGINEERS, "g2"})
+    assert (ctx.methods, ctx.satisfied_controls) == ({"password"}, {"mfa"})
     outsider = envoy_check(host=DEV_HOST, client=HOME, headers=headers, peer=HOME)
     with pytest.raises(InvalidRequest, match="no verified token"):
         translate(config, outsider)
@@ -231,6 +227,5 @@ def test_tenant_check_and_workload_fields() -> None:
         {"application": {"default": DEV_APP}, "identity": {"jwt": {"tenant_id": TENANT}}}
     )
     claims = {"tid": TENANT, "idtyp": "app", "appid": "app-1", "oid": "sp-object"}
-    out = translate(config, envoy_check(host=DEV_HOST, client=HOME, claims=claims))
-    assert out["subject"] == {"servicePrincipalId": "app-1"}
-    assert pb.EvaluateRequest.DESCRIPTOR is not None
+    ctx = translate(config, envoy_check(host=DEV_HOST, client=HOME, claims=claims))
+    assert (ctx.service_principal_id, ctx.user_id, ctx.group_ids) == ("app-1", "", frozenset())

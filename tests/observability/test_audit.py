@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from pdp.context import SignInContext
+from pdp.errors import ErrorCode
 from pdp.observability.audit import AuditLog
-from pdp.observability.audit_record import audit_line, truncate_ip
+from pdp.observability.audit_record import AuditLine, truncate_ip
+from pdp.server.convert_in import describe
 from pdp.v1 import pdp_pb2 as pb
 
 
@@ -19,26 +22,31 @@ def dropped() -> float:
     return REGISTRY.get_sample_value("pdp_audit_records_dropped_total") or 0.0
 
 
-def test_close_writes_every_queued_line_in_order(tmp_path: Path) -> None:
-    """Lines written before close() are all in the file, in order, when close() returns."""
+def put(audit: AuditLog, n: int) -> None:
+    """Queue the record of a refused call whose request id is `n`."""
+    audit.put(SignInContext(request_id=str(n), time=0.0), None, 0.0, 0.0, ErrorCode.CANCELLED)
+
+
+def test_close_writes_every_queued_record_in_order(tmp_path: Path) -> None:
+    """Records queued before close() are all in the file, in order, when close() returns."""
     path = tmp_path / "audit.jsonl"
     audit = AuditLog(str(path))
     for n in range(20_000):
-        audit.write(f'{{"n":{n}}}\n')
+        put(audit, n)
     audit.close()
-    assert [json.loads(line)["n"] for line in path.read_text("utf-8").splitlines()] == list(
-        range(20_000)
-    )
+    assert [json.loads(line)["id"] for line in path.read_text("utf-8").splitlines()] == [
+        str(n) for n in range(20_000)
+    ]
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
-    """With a tiny queue, write() returns at once; every line is either written or counted."""
+    """With a tiny queue, put() returns at once; every record is either written or counted."""
     path = tmp_path / "audit.jsonl"
     before = dropped()
-    audit = AuditLog(str(path), queue_lines=4)
+    audit = AuditLog(str(path), queue_records=4)
     started = time.perf_counter()
     for n in range(5_000):
-        audit.write(f'{{"n":{n}}}\n')
+        put(audit, n)
     elapsed = time.perf_counter() - started
     audit.close()
     written = len(path.read_text("utf-8").splitlines())
@@ -46,12 +54,12 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> No
     assert elapsed < 1.0
 
 
-def test_a_write_after_close_is_counted_as_dropped(tmp_path: Path) -> None:
+def test_a_record_after_close_is_counted_as_dropped(tmp_path: Path) -> None:
     """Nothing is written once the log is closed; the record is counted."""
     audit = AuditLog(str(tmp_path / "audit.jsonl"))
     audit.close()
     before = dropped()
-    audit.write("{}\n")
+    put(audit, 1)
     assert dropped() == before + 1
 
 
@@ -78,8 +86,12 @@ def test_a_failed_call_records_what_the_request_said_and_why() -> None:
         network=pb.Network(ip_address="198.51.100.7", geo=pb.Geo(country="FR")),
         client_app_type=pb.CLIENT_APP_TYPE_MOBILE_APPS_AND_DESKTOP_CLIENTS,
     )
-    line = audit_line(
-        request, None, created=0.25, latency_s=0.0015, failure=(3, "invalid_argument")
+    line = AuditLine()(
+        describe(request, 0.25),
+        None,
+        created=0.25,
+        latency_s=0.0015,
+        failure=ErrorCode.INVALID_ARGUMENT,
     )
     record = json.loads(line)
     assert line.endswith("\n")

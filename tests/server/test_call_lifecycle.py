@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import grpc
+from serving import grpc_server
 
-from pdp.config import Settings
 from pdp.context import SignInContext
 from pdp.decide import Decider
 from pdp.observability.audit import AuditLog
@@ -17,8 +17,6 @@ from pdp.observability.decisions import DecisionObserver
 from pdp.policy.compile import CompiledPolicySet
 from pdp.policy_store import PolicyStore
 from pdp.risk.assessment import NO_RISK, Assessment
-from pdp.server.app import SERVICE_NAME, build_server
-from pdp.server.health import Health
 from pdp.server.service import PolicyDecisionService
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc
@@ -61,8 +59,7 @@ async def serve_and_call(
     store.load(policy_dir)
     audit = AuditLog(str(audit_path))
     service = PolicyDecisionService(Decider(store, assessor), DecisionObserver(audit))
-    settings = Settings(policies=policy_dir, listen="127.0.0.1:0")
-    server, port = build_server(service, Health([SERVICE_NAME]), settings)
+    server, port = grpc_server(service)
     await server.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

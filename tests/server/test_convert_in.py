@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from pdp import context
+from pdp import context, vocabulary
+from pdp.errors import InvalidRequest
 from pdp.server.convert_in import to_context
-from pdp.server.errors import InvalidRequest
 from pdp.v1 import pdp_pb2 as pb
 
 NOW = 1_700_000_000.0
@@ -168,14 +168,14 @@ def test_unregistered_device_has_no_filter_properties() -> None:
 @pytest.mark.parametrize(
     ("enum_type", "path", "canonical"),
     [
-        (pb.Platform, "device.platform", ("", *context.PLATFORMS)),
-        (pb.TrustType, "device.trust_type", ("", *context.TRUST_TYPES)),
-        (pb.ClientAppType, "client_app_type", ("", *context.CLIENT_APP_TYPES)),
-        (pb.AuthenticationFlow, "authentication.flow", ("", *context.FLOWS)),
-        (pb.RiskLevel, "risk.sign_in", context.RISK_LEVELS),
-        (pb.RiskLevel, "risk.user", context.RISK_LEVELS),
-        (pb.RiskLevel, "risk.service_principal", context.RISK_LEVELS),
-        (pb.InsiderRiskLevel, "risk.insider", context.INSIDER_RISK_LEVELS),
+        (pb.Platform, "device.platform", ("", *vocabulary.PLATFORMS)),
+        (pb.TrustType, "device.trust_type", ("", *vocabulary.TRUST_TYPES)),
+        (pb.ClientAppType, "client_app_type", ("", *vocabulary.CLIENT_APP_TYPES)),
+        (pb.AuthenticationFlow, "authentication.flow", ("", *vocabulary.FLOWS)),
+        (pb.RiskLevel, "risk.sign_in", vocabulary.RISK_LEVELS),
+        (pb.RiskLevel, "risk.user", vocabulary.RISK_LEVELS),
+        (pb.RiskLevel, "risk.service_principal", vocabulary.RISK_LEVELS),
+        (pb.InsiderRiskLevel, "risk.insider", vocabulary.INSIDER_RISK_LEVELS),
     ],
 )
 def test_every_enum_number_maps_to_a_canonical_spelling(

@@ -57,7 +57,6 @@ def test_a_challenge_carries_requirements_policies_and_messages() -> None:
             messages=("Complete multifactor authentication to continue.",),
         ),
         SignInContext(request_id="req-1", time=1_700_000_000.0),
-        1_700_000_000.0,
     )
     assert got == pb.EvaluateResponse(
         request_id="req-1",
@@ -99,13 +98,13 @@ def test_a_challenge_carries_requirements_policies_and_messages() -> None:
 )
 def test_every_verdict_has_its_decision(verdict: Verdict, wanted: int) -> None:
     """ALLOW, CHALLENGE and DENY map one to one."""
-    assert to_response(decision(verdict=verdict), CTX, 0.0).decision == wanted
+    assert to_response(decision(verdict=verdict), CTX).decision == wanted
 
 
 def test_every_result_has_a_distinct_proto_value() -> None:
     """No engine result falls through to UNSPECIFIED or shares a proto value with another."""
     results = {
-        to_response(decision(policies=(PolicyOutcome("p", "P", "enabled", r),)), CTX, 0.0)
+        to_response(decision(policies=(PolicyOutcome("p", "P", "enabled", r),)), CTX)
         .policies[0]
         .result
         for r in Result
@@ -125,7 +124,7 @@ def test_every_result_has_a_distinct_proto_value() -> None:
 def test_every_policy_state_has_its_proto_value(state: PolicyState, wanted: int) -> None:
     """The Graph state strings map one to one onto PolicyState."""
     outcome = PolicyOutcome("p", "P", state.value, Result.NOT_ENABLED)
-    assert to_response(decision(policies=(outcome,)), CTX, 0.0).policies[0].state == wanted
+    assert to_response(decision(policies=(outcome,)), CTX).policies[0].state == wanted
 
 
 def test_session_controls_every_time_and_most_settings() -> None:
@@ -139,7 +138,7 @@ def test_session_controls_every_time_and_most_settings() -> None:
         secure_sign_in_session=True,
         disable_resilience_defaults=True,
     )
-    got = to_response(decision(session=session), CTX, 0.0).session
+    got = to_response(decision(session=session), CTX).session
     assert got == pb.SessionControls(
         sign_in_frequency=pb.SignInFrequency(every_time=True),
         persistent_browser=pb.PERSISTENT_BROWSER_NEVER,
@@ -154,7 +153,7 @@ def test_session_controls_every_time_and_most_settings() -> None:
 def test_session_sign_in_frequency_period_is_a_duration() -> None:
     """A frequency in seconds becomes SignInFrequency.period; persistent browser always."""
     session = Session(sign_in_frequency=8 * 3600, persistent_browser="always")
-    got = to_response(decision(session=session), CTX, 0.0).session
+    got = to_response(decision(session=session), CTX).session
     assert got.sign_in_frequency.WhichOneof("value") == "period"
     assert got.sign_in_frequency.period == Duration(seconds=28_800)
     assert got.persistent_browser == pb.PERSISTENT_BROWSER_ALWAYS
@@ -183,7 +182,7 @@ def test_risk_report_carries_levels_and_detection_evidence() -> None:
         detections=(Detection("impossibleTravel", "high", paris, new_york, 5807.0, 5807.0),),
     )
     ctx = SignInContext(request_id="r", time=0.0, sign_in_risk="low")
-    got = to_response(decision(risk=risk, sign_in_risk="high"), ctx, 0.0).risk
+    got = to_response(decision(risk=risk, sign_in_risk="high"), ctx).risk
     assert got.upstream_sign_in == pb.RISK_LEVEL_LOW
     assert got.detected_sign_in == pb.RISK_LEVEL_HIGH
     assert got.effective_sign_in == pb.RISK_LEVEL_HIGH
@@ -196,4 +195,4 @@ def test_risk_report_carries_levels_and_detection_evidence() -> None:
 
 def test_no_risk_report_when_nothing_is_risky() -> None:
     """Without upstream risk or pdp detections the response carries no risk report."""
-    assert not to_response(decision(), CTX, 0.0).HasField("risk")
+    assert not to_response(decision(), CTX).HasField("risk")

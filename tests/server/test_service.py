@@ -9,15 +9,15 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format
+from serving import grpc_server
 
-from pdp.config import Settings
 from pdp.decide import Decider
+from pdp.errors import STATUS_NUMBERS, ErrorCode, InvalidRequest, NoPolicySet, error_code
+from pdp.observability.decisions import DecisionObserver
 from pdp.policy.diagnostics import PolicySetError
-from pdp.policy_store import NoPolicySet, PolicyStore
-from pdp.server.app import SERVICE_NAME, build_server
-from pdp.server.errors import GRPC_STATUS, ErrorCode, InvalidRequest, error_code
-from pdp.server.health import Health
+from pdp.policy_store import PolicyStore
 from pdp.server.service import PolicyDecisionService
+from pdp.server.status import GRPC_STATUS
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc
 
@@ -28,9 +28,7 @@ def call(store: PolicyStore, *requests: pb.EvaluateRequest) -> list[Outcome]:
     """Serve `store` on 127.0.0.1:0 and send each request; a failed call is its error."""
 
     async def scenario() -> list[Outcome]:
-        settings = Settings(policies=Path("unused"), listen="127.0.0.1:0")
-        service = PolicyDecisionService(Decider(store))
-        server, port = build_server(service, Health([SERVICE_NAME]), settings)
+        server, port = grpc_server(PolicyDecisionService(Decider(store), DecisionObserver()))
         await server.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -151,3 +149,8 @@ def test_each_error_has_one_code_and_one_status(
     assert error_code(exc) is code
     assert GRPC_STATUS[code] is status
     assert set(GRPC_STATUS) == set(ErrorCode)
+
+
+def test_the_audit_status_numbers_are_the_grpc_status_codes() -> None:
+    """The audit record's status number of each ErrorCode is what the gRPC caller sees."""
+    assert {code: GRPC_STATUS[code].value[0] for code in ErrorCode} == dict(STATUS_NUMBERS)

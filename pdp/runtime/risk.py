@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from pdp.errors import StartupError
 from pdp.observability.metrics import RISK_STORE_ERRORS, RISK_STORE_SECONDS
 from pdp.risk.assessment import Assessment
 from pdp.risk.assessor import HistoryAssessor, build_assessor
@@ -69,7 +70,7 @@ async def open_assessor(settings: RiskSettings) -> MeasuredAssessor:
     try:
         assessor = build_assessor(settings)
     except ValueError as exc:  # a bad URL, mode or range: a start-up error
-        raise ValueError(f"risk settings: {exc}") from exc
+        raise StartupError(f"risk settings: {exc}") from exc
     await assessor.store.ping()  # logs and returns False when Redis is down: we still start
     return MeasuredAssessor(assessor)
 

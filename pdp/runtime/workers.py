@@ -34,10 +34,11 @@ import structlog
 from prometheus_client import multiprocess
 
 from pdp.config import Settings
+from pdp.errors import StartupError
 from pdp.observability.logging import configure_logging
 from pdp.observability.metrics import WORKER_RESTARTS, multiprocess_registry, start_metrics_server
 from pdp.policy.diagnostics import PolicySetError
-from pdp.server.app import run_event_loop, serve
+from pdp.runtime.app import run_event_loop, serve
 
 YOUNG_S: Final = 10.0  # a worker dying sooner than this after its start backs off restarts
 MAX_BACKOFF_S: Final = 10.0
@@ -269,7 +270,7 @@ def _worker_main(
         )
     except PolicySetError:
         sys.exit(1)  # the diagnostics were logged
-    except OSError as exc:
+    except StartupError as exc:
         _log.error("worker_cannot_start", error=str(exc))
         sys.exit(1)
     finally:

@@ -1,12 +1,12 @@
-"""The composition root: build one worker's gRPC server from its parts, and run it.
+"""The composition root: build one worker's server from its parts, and run it.
 
 `serve` wires the pieces in the order a request meets them: the policy store and the audit
-log, the risk assessor, the decider, the servicer and its observer, then the gRPC server
-(`build_server`: limits, metrics interceptor, the decision API, health, reflection,
-credentials, port). It starts listening with health NOT_SERVING, compiles the first policy
-set (refusing to start on an invalid one), turns SERVING, then watches the policy path
-until SIGTERM or SIGINT. Shutdown: health NOT_SERVING, stop accepting, give calls in flight
-`--grace` seconds, close the risk assessor, write every queued audit record, return.
+log, the risk assessor, the decider, the observer and the ways in (the decision API's
+servicer, Envoy's ext_authz), then the gRPC server (`pdp.server.grpc_server`). It starts
+listening with health NOT_SERVING, compiles the first policy set (refusing to start on an
+invalid one), turns SERVING, then watches the policy path until SIGTERM or SIGINT.
+Shutdown: health NOT_SERVING, stop accepting, give calls in flight `--grace` seconds, close
+the risk assessor, publish the last metrics, write every queued audit record, return.
 `run_event_loop` runs a coroutine on uvloop when it is installed, else on asyncio's loop.
 """
 
@@ -15,75 +15,30 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 import grpc
 import structlog
-from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from pdp.config import Settings
 from pdp.decide import Decider
 from pdp.gateway.service import EXT_AUTHZ_SERVICE, add_ext_authz
 from pdp.observability.audit import AuditLog
 from pdp.observability.decisions import DecisionObserver
-from pdp.observability.metrics import start_metrics_server
+from pdp.observability.metrics import MULTIPROCESS, PUBLISHER, start_metrics_server
 from pdp.policy_store import PolicyStore
-from pdp.server.health import HEALTH_SERVICE, Health
-from pdp.server.interceptors import MetricsInterceptor
-from pdp.server.reload import PolicyReloader, policy_count
-from pdp.server.risk import close_assessor, open_assessor
+from pdp.runtime.reload import PolicyReloader, policy_count
+from pdp.runtime.risk import close_assessor, open_assessor
+from pdp.server.grpc_server import SERVICE_NAME, build_server
+from pdp.server.health import Health
 from pdp.server.service import PolicyDecisionService
 from pdp.server.tls import server_credentials
-from pdp.v1 import pdp_pb2, pdp_pb2_grpc
 
 T = TypeVar("T")
-SERVICE_NAME: Final[str] = pdp_pb2.DESCRIPTOR.services_by_name["PolicyDecisionService"].full_name
 ORPHAN_CHECK_S: Final = 1.0
+PUBLISH_EVERY_S: Final = 1.0  # a worker of several publishes its counts to the shared files
 _log = structlog.get_logger(__name__)
-
-
-def build_server(
-    service: PolicyDecisionService,
-    health: Health,
-    settings: Settings,
-    *,
-    shared_port: bool = False,
-    more_services: Mapping[str, Callable[[grpc.aio.Server], None]] | None = None,
-) -> tuple[grpc.aio.Server, int]:
-    """The gRPC server for `service`, bound to settings.listen, and the bound port.
-
-    `shared_port` lets several worker processes bind the same port (SO_REUSEPORT); without
-    it a port in use is an error. Port 0 binds a free port. `more_services` maps the full
-    name of each further service (e.g. Envoy's ext_authz) to the function adding it to the
-    server; reflection lists them too. Raises OSError when the address cannot be bound or
-    the TLS files cannot be read.
-    """
-    options = [
-        ("grpc.so_reuseport", 1 if shared_port else 0),
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-    ]
-    server = grpc.aio.server(
-        interceptors=[MetricsInterceptor()],
-        options=options,
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-    )
-    pdp_pb2_grpc.add_PolicyDecisionServiceServicer_to_server(service, server)
-    for add in (more_services or {}).values():
-        add(server)
-    health.add_to_server(server)
-    names = (SERVICE_NAME, *(more_services or {}), HEALTH_SERVICE, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(names, server)
-    credentials = server_credentials(settings)
-    try:
-        if credentials is None:
-            port = server.add_insecure_port(settings.listen)
-        else:
-            port = server.add_secure_port(settings.listen, credentials)
-    except RuntimeError as exc:
-        raise OSError(f"cannot listen on {settings.listen}: {exc}") from exc
-    return server, port
 
 
 async def serve(
@@ -98,16 +53,19 @@ async def serve(
 
     `ready(port)` is called once the first policy set is in force and health is SERVING.
     `metrics` serves /metrics from this process (a single worker). Raises PolicySetError
-    (nothing is served) when the first policy set is invalid, and OSError when an address
-    cannot be bound or a file cannot be opened.
+    (nothing is served) when the first policy set is invalid, and StartupError when an
+    address cannot be bound or a file or setting cannot be used.
     """
     store = PolicyStore()
-    audit = AuditLog(settings.audit_log) if settings.audit_log else None
+    audit = (
+        AuditLog(settings.audit_log, hide_ip=settings.audit_truncate_ip)
+        if settings.audit_log
+        else None
+    )
     assessor = await open_assessor(settings.risk)
     decider = Decider(store, assessor)
-    observer = DecisionObserver(audit, truncate_ip=settings.audit_truncate_ip)
+    observer = DecisionObserver(audit)
     health = Health([SERVICE_NAME])
-    service = PolicyDecisionService(decider, observer)
     reloader = PolicyReloader(store, settings.policies, settings.reload_interval_s)
     stopping = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
@@ -118,15 +76,7 @@ async def serve(
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, _on_hangup, reloader, audit)
     try:
-        gateway = settings.gateway()
-        ext_authz = {
-            EXT_AUTHZ_SERVICE: lambda server: add_ext_authz(
-                server, decider, gateway, observer=observer
-            )
-        }
-        server, port = build_server(
-            service, health, settings, shared_port=shared_port, more_services=ext_authz
-        )
+        server, port = _grpc_server(settings, decider, observer, health, shared_port=shared_port)
         if metrics and settings.metrics_port:
             metrics_server = start_metrics_server(settings.host, settings.metrics_port)
         await server.start()
@@ -135,6 +85,8 @@ async def serve(
         tasks.append(asyncio.create_task(reloader.run()))
         if parent_pid is not None:
             tasks.append(asyncio.create_task(_stop_when_orphaned(parent_pid, stopping)))
+        if MULTIPROCESS:
+            tasks.append(asyncio.create_task(_publish_metrics()))
         _log.info(
             "serving",
             policy_version=compiled.version,
@@ -158,6 +110,7 @@ async def serve(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await close_assessor(assessor)
+        observer.close()  # the last counts, into the metrics
         if audit is not None:
             audit.close()  # every queued record is written before this returns
         if metrics_server is not None:
@@ -169,11 +122,43 @@ async def serve(
     return observer.decided
 
 
+def _grpc_server(
+    settings: Settings,
+    decider: Decider,
+    observer: DecisionObserver,
+    health: Health,
+    *,
+    shared_port: bool,
+) -> tuple[grpc.aio.Server, int]:
+    """The gRPC server with both ways in (the decision API and Envoy's ext_authz), bound."""
+    gateway = settings.gateway()
+    ext_authz = {
+        EXT_AUTHZ_SERVICE: lambda server: add_ext_authz(server, decider, gateway, observer)
+    }
+    return build_server(
+        PolicyDecisionService(decider, observer),
+        health,
+        settings.listen,
+        max_message_bytes=settings.max_message_bytes,
+        max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        credentials=server_credentials(settings.tls_cert, settings.tls_key, settings.client_ca),
+        shared_port=shared_port,
+        more_services=ext_authz,
+    )
+
+
 def _on_hangup(reloader: PolicyReloader, audit: AuditLog | None) -> None:
     """SIGHUP: reload the policies now, and reopen the audit file (after log rotation)."""
     reloader.request()
     if audit is not None:
         audit.reopen()
+
+
+async def _publish_metrics() -> None:
+    """Publish this worker's counts into the metrics files the supervisor serves, every second."""
+    while True:
+        await asyncio.sleep(PUBLISH_EVERY_S)
+        PUBLISHER.publish()
 
 
 async def _stop_when_orphaned(parent_pid: int, stopping: asyncio.Event) -> None:

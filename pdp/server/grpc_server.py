@@ -1,0 +1,67 @@
+"""The grpc.aio server pdp listens with: its options, limits, services and port.
+
+`build_server` puts the decision API, any further services (Envoy's ext_authz), health and
+server reflection on one server with the message-size and concurrency limits, the gRPC
+metrics interceptor and the credentials, and binds its address. The composition root
+(`pdp.runtime.app`) decides what goes in; this module only knows gRPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+import grpc
+from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
+
+from pdp.errors import StartupError
+from pdp.server.health import HEALTH_SERVICE, Health
+from pdp.server.interceptors import MetricsInterceptor
+from pdp.server.service import PolicyDecisionService
+from pdp.v1 import pdp_pb2, pdp_pb2_grpc
+
+SERVICE_NAME: Final[str] = pdp_pb2.DESCRIPTOR.services_by_name["PolicyDecisionService"].full_name
+
+
+def build_server(
+    service: PolicyDecisionService,
+    health: Health,
+    listen: str,
+    *,
+    max_message_bytes: int,
+    max_concurrent_rpcs: int,
+    credentials: grpc.ServerCredentials | None = None,
+    shared_port: bool = False,
+    more_services: Mapping[str, Callable[[grpc.aio.Server], None]] | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """The gRPC server for `service`, bound to `listen`, and the bound port.
+
+    `shared_port` lets several worker processes bind the same port (SO_REUSEPORT); without
+    it a port in use is an error. Port 0 binds a free port. `more_services` maps the full
+    name of each further service (e.g. Envoy's ext_authz) to the function adding it to the
+    server; reflection lists them too. Raises StartupError when the address cannot be bound.
+    """
+    options = [
+        ("grpc.so_reuseport", 1 if shared_port else 0),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+    server = grpc.aio.server(
+        interceptors=[MetricsInterceptor()],
+        options=options,
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+    )
+    pdp_pb2_grpc.add_PolicyDecisionServiceServicer_to_server(service, server)
+    for add in (more_services or {}).values():
+        add(server)
+    health.add_to_server(server)
+    names = (SERVICE_NAME, *(more_services or {}), HEALTH_SERVICE, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server)
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, credentials)
+    except RuntimeError as exc:
+        raise StartupError(f"cannot listen on {listen}: {exc}") from exc
+    return server, port
