@@ -19,16 +19,18 @@ every way in shares and named by the claim or header they came from.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 from pdp import context_values as cv
 from pdp.errors import InvalidRequest
+from pdp.gateway.claims import StructClaims
 from pdp.gateway.config import MFA_CONTROL, HeaderIdentityConfig, IdentityConfig, JwtConfig
 from pdp.gateway.config_reader import within
 from pdp.gateway.draft import SignInDraft
-from pdp.gateway.signals import Headers, boolean, number, scalar
+from pdp.gateway.signals import Headers, boolean, number
 
 _STS_ISSUER: Final = re.compile(r"https://sts\.windows\.net/([0-9a-fA-F-]{36})/?")
 
@@ -53,9 +55,10 @@ def read_identity(  # noqa: PLR0917 - one call site, every input is a different 
     namespace = metadata.get(jwt.metadata_namespace)
     payload = None if namespace is None else namespace.fields.get(jwt.payload_in_metadata)
     if payload is not None:
+        where = _metadata_path(jwt)
         if payload.WhichOneof("kind") != "struct_value":
-            raise InvalidRequest(_where(jwt, ""), "the JWT payload is not a struct")
-        _from_jwt(draft, payload.struct_value.fields, jwt, acr_values)
+            raise InvalidRequest(where, "the JWT payload is not a struct")
+        read_token(draft, StructClaims(payload.struct_value.fields), jwt, acr_values, where)
         return
     trusted = config.headers
     found = trusted.enabled and (
@@ -67,15 +70,25 @@ def read_identity(  # noqa: PLR0917 - one call site, every input is a different 
         raise Unauthenticated
 
 
-def _from_jwt(
-    draft: SignInDraft, claims: Any, cfg: JwtConfig, acr_values: Mapping[str, str]
+def read_token(
+    draft: SignInDraft,
+    claims: Mapping[str, object],
+    cfg: JwtConfig,
+    acr_values: Mapping[str, str],
+    source: str,
 ) -> None:
+    """Set the draft's subject and authentication from a verified token's claims.
+
+    `claims` are JSON values (`pdp.gateway.claims`); `source` names where the token came
+    from, for errors (e.g. the dynamic metadata path of Envoy's jwt_authn payload).
+    """
+    at = _At(source)
     if cfg.tenant_id:
-        tenant = (_string(claims, "tid", cfg) or "").lower()
+        tenant = (_string(claims, "tid", at) or "").lower()
         if tenant != cfg.tenant_id:
-            raise InvalidRequest(_where(cfg, "tid"), f"token of tenant {tenant!r}, not ours")
-    methods, controls = _modes(_strings(claims, cfg.amr_claim, cfg), cfg.amr)
-    contexts = _strings(claims, cfg.acrs_claim, cfg)
+            raise InvalidRequest(at("tid"), f"token of tenant {tenant!r}, not ours")
+    methods, controls = _modes(_strings(claims, cfg.amr_claim, at), cfg.amr)
+    contexts = _strings(claims, cfg.acrs_claim, at)
     if contexts:
         draft.authentication_contexts.extend(contexts)
         controls += [c for c, acr in acr_values.items() if acr in contexts and c not in controls]
@@ -83,28 +96,28 @@ def _from_jwt(
     draft.satisfied_controls.extend(controls)
     auth_time = claims.get(cfg.auth_time_claim)
     if auth_time is not None:
-        if auth_time.WhichOneof("kind") != "number_value":
-            raise InvalidRequest(_where(cfg, cfg.auth_time_claim), "must be a number (epoch s)")
-        draft.authenticated_at = _epoch(auth_time.number_value, _where(cfg, cfg.auth_time_claim))
-    if _string(claims, cfg.app_identity_claim, cfg) == cfg.app_identity_value:
-        draft.service_principal_id = _first(claims, cfg.service_principal_claims, cfg)
+        if not isinstance(auth_time, int | float) or isinstance(auth_time, bool):
+            raise InvalidRequest(at(cfg.auth_time_claim), "must be a number (epoch s)")
+        draft.authenticated_at = _epoch(float(auth_time), at(cfg.auth_time_claim))
+    if _string(claims, cfg.app_identity_claim, at) == cfg.app_identity_value:
+        draft.service_principal_id = _first(claims, cfg.service_principal_claims, at)
         return
-    draft.user_id = _first(claims, cfg.user_id_claims, cfg)
-    groups = _strings(claims, cfg.groups_claim, cfg)
+    draft.user_id = _first(claims, cfg.user_id_claims, at)
+    groups = _strings(claims, cfg.groups_claim, at)
     if groups:
-        draft.group_ids = cv.idset(groups, _where(cfg, cfg.groups_claim), cv.MAX_GROUP_IDS)
+        draft.group_ids = cv.idset(groups, at(cfg.groups_claim), cv.MAX_GROUP_IDS)
     elif cfg.groups_overage == "deny" and _overage(claims, cfg.groups_claim):
         raise InvalidRequest(
-            _where(cfg, cfg.groups_claim),
+            at(cfg.groups_claim),
             "group overage: the token lists no groups, only where to fetch them "
             "(_claim_names); pdp cannot evaluate group conditions without them",
         )
-    if roles := _strings(claims, cfg.roles_claim, cfg):
-        draft.role_ids = cv.idset(roles, _where(cfg, cfg.roles_claim), cv.MAX_ROLE_IDS)
+    if roles := _strings(claims, cfg.roles_claim, at):
+        draft.role_ids = cv.idset(roles, at(cfg.roles_claim), cv.MAX_ROLE_IDS)
     guest = claims.get(cfg.guest_claim)
-    if guest is not None and _scalar(guest, cfg.guest_claim, cfg) == cfg.guest_value:
+    if guest is not None and _scalar(guest, at(cfg.guest_claim)) == cfg.guest_value:
         draft.guest = True
-        idp = _string(claims, cfg.home_tenant_claim, cfg) or ""
+        idp = _string(claims, cfg.home_tenant_claim, at) or ""
         if match := _STS_ISSUER.fullmatch(idp):
             draft.home_tenant_id = match.group(1).lower()
 
@@ -163,58 +176,71 @@ def _modes(values: list[str], table: Mapping[str, tuple[str, ...]]) -> tuple[lis
     return methods, controls
 
 
-def _where(cfg: JwtConfig, claim: str) -> str:
-    path = f'metadata_context.filter_metadata["{cfg.metadata_namespace}"].{cfg.payload_in_metadata}'
-    return f"{path}.{claim}" if claim else path
+def _metadata_path(cfg: JwtConfig) -> str:
+    """Where Envoy's jwt_authn writes the verified payload, for errors."""
+    return f'metadata_context.filter_metadata["{cfg.metadata_namespace}"].{cfg.payload_in_metadata}'
 
 
-def _string(claims: Any, name: str, cfg: JwtConfig) -> str | None:
+class _At:
+    """Names a claim of the token: `source.claim`."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+
+    def __call__(self, claim: str) -> str:
+        return f"{self._source}.{claim}"
+
+
+def _string(claims: Mapping[str, object], name: str, at: _At) -> str | None:
     value = claims.get(name)
     if value is None:
         return None
-    if value.WhichOneof("kind") != "string_value":
-        raise InvalidRequest(_where(cfg, name), "must be a string")
-    text: str = value.string_value
-    return text.strip() or None
+    if not isinstance(value, str):
+        raise InvalidRequest(at(name), "must be a string")
+    return value.strip() or None
 
 
-def _first(claims: Any, names: tuple[str, ...], cfg: JwtConfig) -> str:
+def _first(claims: Mapping[str, object], names: tuple[str, ...], at: _At) -> str:
     """The first of `names` the token has, as an id; refuses a token with none of them."""
     for name in names:
-        if text := _string(claims, name, cfg):
-            return cv.ident(text, _where(cfg, name))
-    raise InvalidRequest(_where(cfg, names[0]), f"the token has none of {', '.join(names)}")
+        if text := _string(claims, name, at):
+            return cv.ident(text, at(name))
+    raise InvalidRequest(at(names[0]), f"the token has none of {', '.join(names)}")
 
 
-def _strings(claims: Any, name: str, cfg: JwtConfig) -> list[str]:
+def _strings(claims: Mapping[str, object], name: str, at: _At) -> list[str]:
     value = claims.get(name)
     if value is None:
         return []
-    if value.WhichOneof("kind") != "list_value":
-        raise InvalidRequest(_where(cfg, name), "must be a list of strings")
-    out = []
-    for i, item in enumerate(value.list_value.values):
-        if item.WhichOneof("kind") != "string_value":
-            raise InvalidRequest(f"{_where(cfg, name)}[{i}]", "must be a string")
-        out.append(item.string_value)
-    return out
+    if not isinstance(value, list):
+        raise InvalidRequest(at(name), "must be a list of strings")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise InvalidRequest(f"{at(name)}[{i}]", "must be a string")
+    return value
 
 
-def _overage(claims: Any, name: str) -> bool:
+def _overage(claims: Mapping[str, object], name: str) -> bool:
     """Whether `_claim_names` points `name` elsewhere (Entra's groups overage)."""
     names = claims.get("_claim_names")
-    return bool(
-        names is not None
-        and names.WhichOneof("kind") == "struct_value"
-        and name in names.struct_value.fields
-    )
+    return isinstance(names, dict) and name in names
 
 
-def _scalar(value: Any, name: str, cfg: JwtConfig) -> str | None:
-    try:
-        return scalar(value, name)
-    except InvalidRequest as exc:
-        raise InvalidRequest(_where(cfg, name), exc.message) from None
+def _scalar(value: object, where: str) -> str | None:
+    """A string, number or bool claim as text; None for null; anything else is refused."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise InvalidRequest(where, f"not a finite number: {value}")
+        return str(int(value)) if float(value).is_integer() else repr(value)
+    if value is None:
+        return None
+    raise InvalidRequest(where, f"must be a string, number or bool, not a {type(value).__name__}")
 
 
 def _epoch(seconds: float, where: str) -> float:
