@@ -1,6 +1,6 @@
 """Settings of pdp's own risk detection, with the defaults README documents.
 
-Defaults come from the public anchors in shared/reference/impossible-travel.md: Okta's
+Defaults come from the public anchors in docs/impossible-travel.md: Okta's
 velocity behaviour (805 km/h, last 20 sign-ins), Elastic / authentik / Airlock (about
 1,000 km/h, 100 to 500 km tolerances), Okta's 20 km same-place radius, Defender's one-month
 baseline. `pdp serve` fills this from flags / PDP_* environment variables.
