@@ -104,3 +104,45 @@ def test_tests_install_nothing() -> None:
             continue
         text = path.read_text("utf-8")
         assert not INSTALLS.search(text), f"{path.relative_to(ROOT)} installs a package"
+
+
+DISTRIBUTION = "pdp-conditional-access"
+PIP_COMMAND = re.compile(r"\bpip3? (?:install|wheel|download)\b([^\n`|&;]*)")
+
+
+def installed_names(text: str) -> list[str]:
+    """The distribution names that the pip install/wheel commands in `text` ask for."""
+    names = []
+    for args in PIP_COMMAND.findall(text):
+        for raw in args.split():
+            word = raw.strip("'\"")
+            if not word or word.startswith(("-", ".", "/", "$")) or "=" in word[:1]:
+                continue
+            names.append(re.split(r"[\[<>=!~;]", word, maxsplit=1)[0].lower())
+    return names
+
+
+def test_install_line_scanner() -> None:
+    """The scanner finds the name in each form of an install line, and skips paths and flags."""
+    text = "pip install 'pdp[fast]'\npip install -q -e '.[dev]'\npip wheel pdp==1 -r req.txt"
+    assert installed_names(text) == ["pdp", "pdp", "req.txt"]
+
+
+def test_distribution_has_its_own_name_and_the_pdp_command() -> None:
+    """The distribution has a name of its own, and installs the `pdp` command and package."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    assert project["project"]["name"] == DISTRIBUTION
+    assert project["project"]["scripts"] == {"pdp": "pdp.cli:main"}
+    assert project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["pdp"]
+
+
+def test_no_install_line_names_the_other_pdp() -> None:
+    """No README, docs, Dockerfile, CI or test line installs `pdp` (an unrelated PyPI project)."""
+    paths = [ROOT / "README.md", ROOT / "Dockerfile", ROOT / ".ci" / "run"]
+    paths += sorted((ROOT / "docs").rglob("*.md"))
+    paths += sorted((ROOT / "tests").rglob("*.py")) + sorted((ROOT / "benchmarks").rglob("*.py"))
+    for path in paths:
+        if path.name == Path(__file__).name:
+            continue
+        names = installed_names(path.read_text("utf-8"))
+        assert "pdp" not in names, f"{path.relative_to(ROOT)}: install {DISTRIBUTION} instead"

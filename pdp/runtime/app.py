@@ -172,7 +172,7 @@ async def _stop_when_orphaned(parent_pid: int, stopping: asyncio.Event) -> None:
 def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run `main` to completion on uvloop when it is installed, else on asyncio's loop."""
     try:
-        import uvloop  # noqa: PLC0415 - optional: pip install 'pdp[fast]'
+        import uvloop  # noqa: PLC0415 - optional: the `fast` extra
     except ImportError:
         return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

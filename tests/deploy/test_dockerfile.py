@@ -219,7 +219,7 @@ def test_context_builds_the_wheel(tmp_path: Path) -> None:
     command += ["--wheel-dir", str(tmp_path / "wheels"), str(context)]
     done = subprocess.run(command, capture_output=True, encoding="utf-8", check=False)
     assert done.returncode == 0, done.stderr
-    (wheel,) = (tmp_path / "wheels").glob("pdp-*.whl")
+    (wheel,) = (tmp_path / "wheels").glob("pdp_conditional_access-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         (entry_points,) = (n for n in names if n.endswith(".dist-info/entry_points.txt"))
