@@ -25,7 +25,9 @@ from typing import TextIO
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from pdp import __version__
 from pdp.config import HelpFormatter, Settings, add_serve_options, settings_from_args
+from pdp.console import run_command
 from pdp.decide import Decider
 from pdp.errors import InvalidRequest, StartupError
 from pdp.observability.logging import configure_logging
@@ -51,7 +53,11 @@ _LOCATION_KINDS = frozenset(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `pdp` command; returns the exit code."""
+    """Run the `pdp` command; returns the exit code (0 too when stdout's reader left early)."""
+    return run_command(lambda: _run(argv))
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     command: Callable[[argparse.Namespace], int] = args.command
     try:
@@ -59,15 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:  # a setting, file or address that cannot be used: one line
         print(f"pdp {args.name}: {exc}", file=sys.stderr)
         return EXIT_POLICIES
-    except BrokenPipeError:  # `pdp evaluate ... | head`: the reader left, nothing is wrong
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pdp", description="Policy decision point for Conditional Access policies."
     )
+    parser.add_argument("--version", action="version", version=f"pdp {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     policies_default = os.environ.get("PDP_POLICIES")
     policies_help = "policy file or folder (default: $PDP_POLICIES)"
@@ -102,7 +106,9 @@ def _parser() -> argparse.ArgumentParser:
         "--request",
         required=True,
         action="append",
-        help="EvaluateRequest as proto3 JSON: a file, or - for stdin; repeat for a sequence",
+        help="EvaluateRequest as proto3 JSON: a file, or - for stdin; repeat for a sequence. "
+        "One request prints its EvaluateResponse object; several print a JSON array of "
+        "responses, in order",
     )
     evaluate_cmd.add_argument(
         "--redis-url", default="", help="risk history in Redis instead of in-process"

@@ -336,4 +336,10 @@ def markdown_table(options: Sequence[Option] = SERVE_OPTIONS) -> str:
 
 
 if __name__ == "__main__":  # `python -m pdp.config` prints the README table
-    print(markdown_table())
+    from pdp.console import run_command
+
+    def _print_table() -> int:
+        print(markdown_table())
+        return 0
+
+    raise SystemExit(run_command(_print_table))
