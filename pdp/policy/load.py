@@ -9,6 +9,7 @@ policies to named locations and strengths. Any error refuses the whole set
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from pdp.policy.model import (
 from pdp.policy.parse_policy import parse_policy
 from pdp.policy.reader import Reader
 from pdp.policy.source import DocumentKind, SourceDocument, load_sources
+from pdp.policy.version import policy_set_version
 from pdp.vocabulary import AUTHENTICATION_METHOD_MODES
 
 
@@ -69,13 +71,15 @@ def load_policy_set(root: Path) -> tuple[PolicySet, list[Diagnostic]]:
     if any(d.severity is Severity.ERROR for d in diagnostics):
         raise PolicySetError(diagnostics)
     policy_set = PolicySet(
-        policies=tuple(policies),
+        # By id: the set has no order, so neither its answers nor its version depend on
+        # the order of files or of the objects in them.
+        policies=tuple(sorted(policies, key=lambda policy: policy.id)),
         locations=locations,
         strengths=strengths,
         application_groups=groups,
-        version=sources.digest[:16],
+        version="",
     )
-    return policy_set, diagnostics
+    return replace(policy_set, version=policy_set_version(policy_set)), diagnostics
 
 
 class _At(Reader):

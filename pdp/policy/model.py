@@ -191,7 +191,7 @@ class Policy:
     conditions: Conditions
     grant: GrantControls | None  # None: session-only policy
     session: SessionControls
-    source: str  # "file: $.path" for messages
+    source: str = field(compare=False)  # "file: $.path" for messages; not part of the meaning
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,4 +224,4 @@ class PolicySet:
     locations: dict[str, NamedLocation]
     strengths: dict[str, AuthenticationStrength]
     application_groups: dict[str, frozenset[str]]  # group name (canonical) -> app ids
-    version: str  # content hash of the sources
+    version: str = field(compare=False)  # hash of the rest: pdp.policy.version
