@@ -1,9 +1,9 @@
 """The grpc.aio server pdp listens with: its options, limits, services and port.
 
 `build_server` puts the decision API, any further services (Envoy's ext_authz), health and
-server reflection on one server with the message-size and concurrency limits, the gRPC
-metrics interceptor and the credentials, and binds its address. The composition root
-(`pdp.runtime.app`) decides what goes in; this module only knows gRPC.
+server reflection (v1 and v1alpha) on one server with the message-size and concurrency
+limits, the gRPC metrics interceptor and the credentials, and binds its address. The
+composition root (`pdp.runtime.app`) decides what goes in; this module only knows gRPC.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 import grpc
-from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from pdp.errors import StartupError
 from pdp.server.health import HEALTH_SERVICE, Health
 from pdp.server.interceptors import MetricsInterceptor
+from pdp.server.reflection import add_reflection
 from pdp.server.service import PolicyDecisionService
 from pdp.v1 import pdp_pb2, pdp_pb2_grpc
 
@@ -55,8 +55,7 @@ def build_server(
     for add in (more_services or {}).values():
         add(server)
     health.add_to_server(server)
-    names = (SERVICE_NAME, *(more_services or {}), HEALTH_SERVICE, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(names, server)
+    add_reflection((SERVICE_NAME, *(more_services or {}), HEALTH_SERVICE), server)
     try:
         if credentials is None:
             port = server.add_insecure_port(listen)

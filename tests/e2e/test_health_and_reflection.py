@@ -87,6 +87,7 @@ def test_reflection_lists_the_services_and_describes_the_api(pdp: PdpProcess) ->
         API,
         "envoy.service.auth.v3.Authorization",
         "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     }
     described = reflect(
