@@ -81,7 +81,7 @@ def test_ci_runs_the_readme_test_command_verbatim_under_ci_true() -> None:
 def test_every_required_tool_is_installed_by_ci_and_listed_in_readme() -> None:
     """Each tool a test requires comes from .ci/run's apt-get or the dev extra, as README says."""
     tools = required_tools()
-    assert {"kubectl", "promtool", "h2load", "hadolint"} <= set(tools)
+    assert {"kubectl", "promtool", "h2load", "hadolint", "grpcurl"} <= set(tools)
     apt, dev = ci_apt_packages(), dev_extra()
     development = README.split("\n## Development", 1)[1]
     for binary, package in tools.items():
