@@ -4,11 +4,17 @@
 #   docker build -t pdp:dev .
 #   docker run --rm -p 50051:50051 -p 9090:9090 pdp:dev
 #
-# Two stages: `build` turns the project and every dependency (with the `fast` extra:
-# uvloop) into wheels; the final stage installs exactly those wheels with the network off
-# (--no-index) onto a clean slim base, so no compiler, build backend or source tree reaches
-# the image. Every dependency ships a manylinux wheel for CPython 3.11, so nothing is
-# compiled even in the first stage.
+# Needs BuildKit (the default builder since Docker Engine 23; `RUN --mount` below), the
+# base image's registry (or a mirror: --build-arg PYTHON_IMAGE=...) and the Python package
+# index for the first stage.
+#
+# Two stages: `build` downloads every dependency exactly as requirements.lock pins it
+# (versions and sha256 hashes, with the `fast` extra: uvloop; refresh with scripts/lock.sh)
+# and turns pdp itself into a wheel with the build backend requirements-build.lock pins;
+# the final stage installs exactly those wheels with the network off (--no-index) onto a
+# clean slim base, so no compiler, build backend or source tree reaches the image. Only
+# wheels are accepted (--only-binary): every dependency ships a manylinux wheel for
+# CPython 3.11, so nothing is compiled and a wheel's hash is the one locked.
 #
 # No HEALTHCHECK: Kubernetes ignores it (the kubelet runs the Deployment's native gRPC
 # probes against grpc.health.v1 instead), and one baked in would start a Python
@@ -21,11 +27,19 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
+# Dependencies first: this layer is reused until a lock file changes.
+COPY requirements.lock requirements-build.lock ./
+RUN pip wheel --no-cache-dir --require-hashes --only-binary=:all: --wheel-dir /wheels \
+        -r requirements.lock \
+    && pip install --no-cache-dir --require-hashes --only-binary=:all: \
+        -r requirements-build.lock
 COPY pyproject.toml README.md ./
 COPY pdp ./pdp
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[fast]"
+RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
+# Redeclared: an ARG given before the first FROM is not visible inside a stage without it.
+ARG PYTHON_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown

@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Parts of the tree a person or a test reads; caches, virtualenvs and .git are not ours.
 SKIPPED_DIRS = frozenset({".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache"})
 SKIPPED_DIRS |= {".ruff_cache", ".hypothesis", "build", "dist"}
-TEXT_SUFFIXES = frozenset({".py", ".pyi", ".md", ".toml", ".yaml", ".yml", ".json", ".proto"})
+TEXT_SUFFIXES = frozenset(
+    {".py", ".pyi", ".md", ".toml", ".yaml", ".yml", ".json", ".proto", ".sh"}
+)
 TEXT_NAMES = frozenset({"Dockerfile", ".dockerignore", "run", ".gitignore"})
 # Written split so that this file does not match itself.
 OUTSIDE = re.compile("|".join([r"\.\./" + "shared", r"(?<![\w.-])" + "shared/(?:reference|corpus)",

@@ -79,12 +79,39 @@ def test_hadolint_finds_nothing() -> None:
 
 
 def test_wheels_are_built_in_the_first_stage(dockerfile: str) -> None:
-    """Stage one turns the project and its dependencies into wheels under /wheels."""
+    """Stage one fetches the locked dependencies (hashes checked) and builds pdp's wheel."""
     build, _final = stages(dockerfile)
     assert args_of(build, "FROM")[0].endswith(" AS build")
-    (run,) = args_of(build, "RUN")
-    assert run.startswith("pip wheel ")
-    assert '--wheel-dir /wheels ".[fast]"' in run  # with uvloop
+    dependencies, project = args_of(build, "RUN")
+    assert dependencies.startswith("pip wheel ")
+    for wanted in ("--require-hashes", "--only-binary=:all:", "--wheel-dir /wheels"):
+        assert wanted in dependencies.split(" && ")[0], wanted
+    assert "-r requirements.lock" in dependencies
+    assert "--require-hashes --only-binary=:all: -r requirements-build.lock" in dependencies
+    assert (
+        project == "pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels ."
+    )
+    copies = args_of(build, "COPY")
+    assert copies[0] == "requirements.lock requirements-build.lock ./", "locks before sources"
+
+
+def test_every_variable_of_a_stage_is_declared_in_it(dockerfile: str) -> None:
+    """A ${VAR} a stage uses is an ARG or ENV of that stage (a global ARG alone is empty there)."""
+    for stage in stages(dockerfile):
+        declared = {rest.split("=")[0] for kw, rest in stage if kw == "ARG"}
+        declared |= {w.split("=")[0] for kw, rest in stage if kw == "ENV" for w in rest.split()}
+        for keyword, rest in stage[1:]:  # FROM itself reads the global ARGs
+            for name in re.findall(r"\$\{(\w+)\}", rest):
+                assert name in declared, f"{keyword} {rest}: ${{{name}}} is empty in this stage"
+
+
+def test_version_label_default_is_the_package_version(dockerfile: str) -> None:
+    """The image's default version label is pdp's own version."""
+    import pdp
+
+    version = re.search(r"^ARG VERSION=(\S+)$", dockerfile, re.M)
+    assert version is not None
+    assert version[1] == pdp.__version__
 
 
 def test_final_stage_installs_only_from_wheels(dockerfile: str) -> None:
@@ -134,7 +161,7 @@ def test_entrypoint_ports_and_labels(dockerfile: str) -> None:
     assert json.loads(entrypoint) == ["pdp", "serve"]
     assert args_of(final, "EXPOSE") == ["50051 9090"]
     labels = dict(re.findall(r'(org\.opencontainers\.image\.[a-z.]+)="([^"]*)"', dockerfile))
-    for key in ("title", "description", "licenses", "version", "revision", "created"):
+    for key in ("title", "description", "licenses", "version", "revision", "created", "base.name"):
         assert f"org.opencontainers.image.{key}" in labels, key
     license_ = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["license"]
     assert labels["org.opencontainers.image.licenses"] == license_
