@@ -35,11 +35,13 @@ ALLOWED: dict[str, set[str]] = {
     "pdp.observability": DOMAIN | {"pdp.engine", "pdp.risk", "pdp.policy"},
     "pdp.server": DECIDING | {"pdp.observability", "pdp.v1"},
     "pdp.gateway": DECIDING | {"pdp.observability"},
-    "pdp.config": FOUNDATION | {"pdp.gateway", "pdp.risk"},
+    "pdp.console": set(),
+    "pdp.config": FOUNDATION | {"pdp.gateway", "pdp.risk", "pdp.console"},
     "pdp.runtime": DECIDING
     | {"pdp.observability", "pdp.server", "pdp.gateway", "pdp.config", "pdp.v1"},
     "pdp.cli": DECIDING
-    | {"pdp.observability", "pdp.server", "pdp.gateway", "pdp.config", "pdp.runtime", "pdp.v1"},
+    | {"pdp.observability", "pdp.server", "pdp.gateway", "pdp.config", "pdp.runtime", "pdp.v1"}
+    | {"pdp.console"},
     "pdp.__main__": {"pdp.cli"},
 }
 PURE = ("pdp.policy", "pdp.engine")
@@ -67,8 +69,8 @@ def _imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "pdp":  # from pdp import context_values
-                names.update(f"pdp.{alias.name}" for alias in node.names)
+            if node.module == "pdp":  # from pdp import context_values (not __version__)
+                names.update(f"pdp.{a.name}" for a in node.names if not a.name.startswith("__"))
             else:
                 names.add(node.module)
     return names

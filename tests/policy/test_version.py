@@ -21,6 +21,8 @@ from pdp.decide import Decider
 from pdp.policy.load import load_policy_set
 from pdp.policy.version import canonical, policy_set_version
 from pdp.policy_store import PolicyStore
+from pdp.server.convert_in import to_context
+from pdp.server.convert_out import to_response
 from pdp.v1 import pdp_pb2 as pb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +101,8 @@ def answer(root: Path) -> bytes:
         (ROOT / "examples" / "requests" / "engineer-dev-from-home-password-only.json").read_text(),
         pb.EvaluateRequest(),
     )
-    response = Decider(store).decide_without_risk(request, 1.8e9)
+    ctx = to_context(request, 1.8e9)
+    response = to_response(Decider(store).decide_without_risk(ctx), ctx)
     assert len(response.policies) >= 2
     return response.SerializeToString(deterministic=True)
 
