@@ -19,6 +19,7 @@ from google.protobuf import json_format
 
 from pdp.decide import Decider
 from pdp.policy.load import load_policy_set
+from pdp.policy.model import Users
 from pdp.policy.version import canonical, policy_set_version
 from pdp.policy_store import PolicyStore
 from pdp.server.convert_in import to_context
@@ -187,6 +188,15 @@ def test_canonical_form_is_sorted_and_complete() -> None:
     text = json.dumps(form)
     assert '"203.0.113.0/24"' in text
     assert '"enabledForReportingButNotEnforced"' in text
+
+
+def test_fields_at_their_default_are_left_out() -> None:
+    """Fields at their default are left out: a model field a set does not use keeps its version."""
+    assert canonical(Users()) == {"@type": "Users"}
+    assert canonical(Users(include_users=frozenset({"b", "a"}))) == {
+        "@type": "Users",
+        "include_users": ["a", "b"],
+    }
 
 
 def test_unknown_value_types_are_refused() -> None:
