@@ -1,49 +1,54 @@
-"""Load test: pdp against the null server, over gRPC, on this machine (127.0.0.1 only).
+"""Load test: pdp against the null server over gRPC, on this machine (127.0.0.1 only).
 
-    python benchmarks/load.py [--duration 10] [--warm-up 2] [--streams 4]
+    python benchmarks/load.py [--rounds 3] [--duration 4] [--warm-up 1] [--pool 1200]
+                              [--pin] [--no-audit]
 
-Starts `pdp serve` on the example policies (one worker, with /metrics and the audit log
-to a file when this pdp has those flags) and, one after the other, the null server
-(`null_server.py`: the same gRPC stack answering a constant response). Both get the same
-varied requests, `deploy/ghz/requests.json` (the file users give ghz against a cluster),
-from h2load (Debian package nghttp2-client): gRPC over h2c, each request pre-encoded as a
-gRPC message (a 5-byte prefix and the serialized EvaluateRequest). h2load sends one body
-per run, so one h2load process per request runs at once, each on one connection with
---streams concurrent streams. Latency is h2load's per-request time (its --log-file).
+Starts `pdp serve` on the example policies (one worker, /metrics and the audit log to a
+file when this pdp has those flags) and the null server (`null_server.py`: the same gRPC
+stack answering one constant response), and drives both with two request sets:
 
-Three runs: the null server at saturation, pdp at saturation, then pdp at half its
-measured saturation throughput (h2load --rps). Prints a table and the goals:
-pdp throughput >= 0.8x the null server's, and pdp's p99 < 2 ms at half saturation.
-With ghz (and no h2load) installed, `--driver ghz` drives the same runs through it.
+1. the 12 requests of deploy/ghz/requests.json (the file users give ghz against a
+   cluster), through h2load: one process and connection per request, --streams each;
+2. a pool of distinct requests (`request_pool.py`, seeded: users, groups, IPs v4 and v6,
+   devices, risk levels, service principals), through h2pool (`h2pool.c`), which cycles
+   through the pool over as many connections with as many streams.
 
-The load generator shares the machine with the server. By default the OS schedules both
-on every core; `--pin` puts the server (all its threads) on CPU 0 and h2load on CPU 1.
+Every request of both sets is first sent once through a gRPC client: all must succeed.
+Each set then runs in interleaved rounds (null, pdp, then pdp, null, ...): at saturation,
+then at half of pdp's saturation throughput for both servers. Per server it prints calls,
+req/s, p50/p90/p99 latency and the server's CPU µs per call (utime + stime from /proc over
+the measured window), and the goals as ratios from the same run: CPU per call
+null/pdp >= 0.8, throughput pdp/null >= 0.8, and p99 at half saturation pdp/null <= 1.3
+at the same rate. Afterwards it checks that pdp's /metrics counted every call as OK and
+that the audit file has one record per call.
+
+The load generators share the machine with the servers. By default the OS schedules
+everything on every core; `--pin` puts the servers (all their threads) on CPU 0 and the
+load generators on CPU 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
-import math
 import os
 import platform
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+import request_pool
+from drivers import Bodies, H2load, H2pool, Target, Window, build_h2pool
 from google.protobuf import json_format
+from rounds import HEADER, RULE, Goal, Series, cpu_per_call, interleaved, p99, ratio, throughput
+from servers import null_command, pdp_command, pinned_server, started
 
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc
@@ -52,41 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = ROOT / "deploy" / "ghz" / "requests.json"
 POLICIES = ROOT / "examples" / "ai-workspace"
 METHOD = "/pdp.v1.PolicyDecisionService/Evaluate"
-RATIO_GOAL, P99_GOAL_MS = 0.8, 2.0
-VERDICT = {True: "met", False: "NOT met"}
-START_TIMEOUT_S = 30.0
-HEADER = "| server | load | streams | requests | req/s | p50 ms | p90 ms | p99 ms |"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Run:
-    """One measured run: what was asked and what came back."""
-
-    server: str
-    load: str
-    streams: str
-    requests: int
-    seconds: float
-    latencies_us: list[int]
-    failed: int
-
-    @property
-    def throughput(self) -> float:
-        """Completed requests per second over the measured duration."""
-        return self.requests / self.seconds
-
-    def percentile_ms(self, q: float) -> float:
-        """The nearest-rank `q` quantile of the latencies, in ms."""
-        ordered = sorted(self.latencies_us)
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)] / 1000
-
-    def render(self) -> str:
-        """The run as a Markdown table row."""
-        p50, p90, p99 = (self.percentile_ms(q) for q in (0.5, 0.9, 0.99))
-        return (
-            f"| {self.server} | {self.load} | {self.streams} | {self.requests:,} "
-            f"| {self.throughput:,.0f} | {p50:.2f} | {p90:.2f} | {p99:.2f} |"
-        )
+CPU_GOAL, THROUGHPUT_GOAL, P99_GOAL = 0.8, 0.8, 1.3
 
 
 def load_requests(path: Path) -> list[pb.EvaluateRequest]:
@@ -99,60 +70,18 @@ def load_requests(path: Path) -> list[pb.EvaluateRequest]:
     return requests
 
 
+def pool_requests(count: int, seed: int) -> list[pb.EvaluateRequest]:
+    """The seeded pool of `count` distinct requests (`request_pool.py`)."""
+    return [
+        json_format.ParseDict(data, pb.EvaluateRequest())
+        for data in request_pool.make_pool(count, seed)
+    ]
+
+
 def grpc_frame(message: pb.EvaluateRequest) -> bytes:
     """One gRPC length-prefixed message: not compressed, 4-byte big-endian length, body."""
     body = message.SerializeToString()
     return b"\x00" + len(body).to_bytes(4, "big") + body
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def serve_flags() -> set[str]:
-    """The long options `pdp serve --help` lists (flags may be added after this script)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "pdp", "serve", "--help"],
-        capture_output=True,
-        encoding="utf-8",
-        check=True,
-        cwd=ROOT,
-    )
-    return set(re.findall(r"--([a-z][a-z0-9-]*)", done.stdout))
-
-
-@contextlib.contextmanager
-def started(command: list[str], log: Path) -> Iterator[int]:
-    """Run a server printing `listening on HOST:PORT`; yield the port; SIGTERM it after."""
-    with log.open("w", encoding="utf-8") as stderr:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, encoding="utf-8"
-        )
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        port = None
-        while port is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            if match := re.search(r"listening on \S+:(\d+)", line):
-                port = int(match[1])
-        if port is None:
-            tail = log.read_text("utf-8")[-2000:]
-            raise SystemExit(f"server did not start: {' '.join(command)}\n{tail}")
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def check_answers(port: int, requests: Sequence[pb.EvaluateRequest]) -> Counter[str]:
@@ -161,89 +90,15 @@ def check_answers(port: int, requests: Sequence[pb.EvaluateRequest]) -> Counter[
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pdp_pb2_grpc.PolicyDecisionServiceStub(channel)
         for request in requests:
-            response = stub.Evaluate(request, timeout=5)
+            try:
+                response = stub.Evaluate(request, timeout=5)
+            except grpc.RpcError as exc:
+                raise SystemExit(
+                    f"Evaluate failed for request {request.request_id}: "
+                    f"{exc.code().name} {exc.details()}\n{json_format.MessageToJson(request)}"
+                ) from exc
             decisions[pb.Decision.Name(response.decision)] += 1
     return decisions
-
-
-def pinned(command: list[str], cpu: int | None) -> list[str]:
-    """`command` run on one CPU (taskset), or as it is when `cpu` is None."""
-    return command if cpu is None else ["taskset", "-c", str(cpu), *command]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Driver:
-    """The load generator (h2load or ghz) with the request files it sends."""
-
-    tool: str  # path of h2load or ghz
-    bodies: list[Path]  # h2load: one gRPC-framed request per file
-    data: Path  # ghz: the requests as one JSON array
-    args: argparse.Namespace
-
-    def measure(self, port: int, rate: float | None, label: tuple[str, str]) -> Run:
-        """One run against 127.0.0.1:port: saturation (rate None) or `rate` requests/s."""
-        if Path(self.tool).name == "ghz":
-            return self._ghz(port, rate, label)
-        return self._h2load(port, rate, label)
-
-    def _h2load(self, port: int, rate: float | None, label: tuple[str, str]) -> Run:
-        """One h2load process per body at once; their figures merged into one Run."""
-        args, processes = self.args, []
-        for body in self.bodies:
-            command = [self.tool, "-c", "1", "-m", str(args.streams), "-D", str(args.duration)]
-            if args.warm_up:
-                command += ["--warm-up-time", str(args.warm_up)]
-            if rate is not None:
-                command += ["--rps", f"{rate / len(self.bodies):.3f}"]
-            log = Path(f"{body}.log")
-            log.unlink(missing_ok=True)  # h2load appends to an existing log file
-            command += ["-d", str(body), "--log-file", str(log)]
-            command += ["-H", "content-type: application/grpc", "-H", "te: trailers"]
-            command.append(f"http://127.0.0.1:{port}{METHOD}")
-            processes.append(
-                subprocess.Popen(
-                    pinned(command, 1 if args.pin else None),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )
-            )
-        requests, failed, latencies = 0, 0, []
-        for body, process in zip(self.bodies, processes, strict=True):
-            out, _ = process.communicate(timeout=args.duration + args.warm_up + 60)
-            done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
-            if process.returncode != 0 or done is None:
-                raise SystemExit(f"h2load failed ({process.returncode}):\n{out}")
-            requests += int(done[2])
-            failed += int(done[1]) - int(done[2])
-            for line in Path(f"{body}.log").read_text("utf-8").splitlines():
-                _start, status, micros = line.split("\t")
-                latencies.append(int(micros))
-                failed += status != "200"
-        streams = f"{len(self.bodies)}x{args.streams}"
-        return Run(*label, streams, requests, float(args.duration), latencies, failed)
-
-    def _ghz(self, port: int, rate: float | None, label: tuple[str, str]) -> Run:
-        """The same run through ghz: server reflection, requests round-robin, a JSON report."""
-        connections = len(self.bodies)
-        total = self.args.streams * connections
-        command = [self.tool, "--insecure", "--call", METHOD[1:].replace("/", ".")]
-        command += ["--data-file", str(self.data), "--concurrency", str(total)]
-        command += ["--connections", str(connections), "--duration", f"{self.args.duration}s"]
-        command += ["--format", "json"]
-        if rate is not None:
-            command += ["--rps", str(round(rate))]
-        command.append(f"127.0.0.1:{port}")
-        done = subprocess.run(command, capture_output=True, encoding="utf-8", check=True)
-        report = json.loads(done.stdout)
-        requests = int(report["count"])
-        spread = {
-            int(p["percentage"]): int(p["latency"]) // 1000 for p in report["latencyDistribution"]
-        }
-        # ghz reports percentiles, not samples: 100 samples with the same quantiles.
-        latencies = [spread[min((k for k in spread if k >= q), default=99)] for q in range(1, 101)]
-        failed = requests - int(report.get("statusCodeDistribution", {}).get("OK", 0))
-        return Run(*label, str(total), requests, int(report["total"]) / 1e9, latencies, failed)
 
 
 def metrics_by_code(port: int) -> Counter[str]:
@@ -259,122 +114,193 @@ def metrics_by_code(port: int) -> Counter[str]:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Results:
-    """Everything one load test measured."""
+class SetResult:
+    """One request set measured on every server: saturation, then half of the subject's."""
 
-    null: Run
-    saturated: Run
-    half: Run
-    decisions: Counter[str]
-    codes: Counter[str] | None  # from /metrics, when pdp serves them
-    audited: int | None  # audit records, when pdp writes them
-    missing: list[str]  # optional pdp serve flags this pdp does not have
+    title: str
+    shape: str  # connections x streams
+    saturation: dict[str, Series]
+    rate: float  # half the subject's saturation throughput
+    half: dict[str, Series]
 
+    def rows(self) -> list[str]:
+        """The table rows, saturation first."""
+        return [s.render(self.shape) for s in (*self.saturation.values(), *self.half.values())]
 
-def run_all(driver: Driver, requests: list[pb.EvaluateRequest], tmp: Path) -> Results:
-    """The null server at saturation, then pdp at saturation and at half of it."""
-    args = driver.args
-    server_cpu = 0 if args.pin else None
-    null_command = [sys.executable, str(ROOT / "benchmarks" / "null_server.py")]
-    with started(pinned(null_command, server_cpu), tmp / "null.log") as port:
-        check_answers(port, requests)
-        null = driver.measure(port, None, ("null", "saturation"))
-
-    flags = serve_flags()
-    pdp_command = [sys.executable, "-m", "pdp", "serve", "--policies", str(args.policies)]
-    pdp_command += ["--listen", "127.0.0.1:0"]
-    metrics_port, audit = free_port(), tmp / "audit.jsonl"
-    optional = {"metrics-port": str(metrics_port), "audit-log": str(audit), "workers": "1"}
-    if args.no_audit:  # to see what the audit log costs
-        del optional["audit-log"]
-    for name, value in optional.items():
-        if name in flags:
-            pdp_command += [f"--{name}", value]
-    with started(pinned(pdp_command, server_cpu), tmp / "pdp.log") as port:
-        decisions = check_answers(port, requests)
-        saturated = driver.measure(port, None, ("pdp", "saturation"))
-        rate = saturated.throughput / 2
-        half = driver.measure(port, rate, ("pdp", f"half saturation, {rate:,.0f} req/s"))
-        codes = metrics_by_code(metrics_port) if "metrics-port" in flags else None
-    audited = len(audit.read_text("utf-8").splitlines()) if audit.exists() else None
-    missing = sorted(name for name in optional if name not in flags)
-    if args.no_audit:
-        print("pdp ran without --audit-log (--no-audit)")
-    return Results(null, saturated, half, decisions, codes, audited, missing)
+    def failed(self) -> int:
+        """Calls answered with an error in any run."""
+        return sum(s.failed for s in (*self.saturation.values(), *self.half.values()))
 
 
-def report(results: Results) -> None:
-    """Print the table, the goals and the cross-checks."""
-    runs = (results.null, results.saturated, results.half)
+def measure_set(
+    title: str, driver: H2load | H2pool, targets: Sequence[Target], rounds: int, subject: str
+) -> SetResult:
+    """Interleaved rounds at saturation, then at half of `subject`'s saturation throughput."""
+    saturation = interleaved(driver.measure, targets, rounds)
+    rate = saturation[subject].throughput / 2
+    half = interleaved(driver.measure, targets, rounds, rate)
+    return SetResult(title, driver.shape(targets[0]), saturation, rate, half)
+
+
+def transport_goals(result: SetResult, subject: str, reference: str) -> list[Goal]:
+    """The goals of a server against the null server: CPU, throughput, p99 at half load."""
+    sat, half = result.saturation, result.half
+    return [
+        ratio(
+            f"CPU per call {reference} / {subject}",
+            sat[reference],
+            sat[subject],
+            cpu_per_call,
+            CPU_GOAL,
+            at_least=True,
+            unit="µs",
+        ),
+        ratio(
+            f"throughput {subject} / {reference}",
+            sat[subject],
+            sat[reference],
+            throughput,
+            THROUGHPUT_GOAL,
+            at_least=True,
+            unit="req/s",
+        ),
+        ratio(
+            f"p99 at {result.rate:,.0f} req/s (half {subject}'s saturation) "
+            f"{subject} / {reference}",
+            half[subject],
+            half[reference],
+            p99,
+            P99_GOAL,
+            at_least=False,
+            unit="ms",
+        ),
+    ]
+
+
+def print_set(result: SetResult, goals: Sequence[Goal]) -> None:
+    """The table and goal lines of one request set."""
+    print()
+    print(f"## {result.title}")
     print()
     print(HEADER)
-    print("|---|---|---|---|---|---|---|---|")
-    for run in runs:
-        print(run.render())
+    print(RULE)
+    for row in result.rows():
+        print(row)
     print()
-    ratio = results.saturated.throughput / results.null.throughput
-    p99 = results.half.percentile_ms(0.99)
-    met_ratio, met_p99 = ratio >= RATIO_GOAL, p99 < P99_GOAL_MS
-    print(f"goal: pdp / null throughput = {ratio:.2f} (>= {RATIO_GOAL}: {VERDICT[met_ratio]})")
-    print(
-        f"goal: pdp p99 at half saturation = {p99:.2f} ms (< {P99_GOAL_MS} ms: {VERDICT[met_p99]})"
+    for goal in goals:
+        print(goal.render())
+
+
+def machine_line(args: argparse.Namespace) -> str:
+    """Python, cores, load average and pinning: what the figures depend on."""
+    pinning = "servers on CPU 0, load on CPU 1" if args.pin else "no CPU pinning"
+    return (
+        f"Python {platform.python_version()}, os.cpu_count()={os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.2f}, {pinning}"
     )
-    print()
-    print(f"decisions per pass over the requests: {dict(sorted(results.decisions.items()))}")
-    print(f"failed requests (load generator): {sum(run.failed for run in runs)}")
-    if results.codes is not None:
-        print(f"pdp /metrics, Evaluate calls by grpc_code: {dict(results.codes)}")
-    if results.audited is not None:
-        calls = None if results.codes is None else sum(results.codes.values())
-        check = (
-            ""
-            if calls is None
-            else f" ({'one per call' if results.audited == calls else 'NOT one per call'})"
-        )
-        print(f"pdp audit records written: {results.audited:,}{check}")
-    if results.missing:
-        print(f"note: this pdp serve has no --{', --'.join(results.missing)}: ran without")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options load.py and the peer comparison share."""
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per load (default: 3)")
+    parser.add_argument("--duration", type=float, default=4, help="seconds measured per run")
+    parser.add_argument("--warm-up", type=float, default=1, help="seconds before measuring")
+    parser.add_argument("--streams", type=int, default=4, help="calls in flight per connection")
+    parser.add_argument("--policies", type=Path, default=POLICIES, help="pdp's policy set")
+    parser.add_argument("--pin", action="store_true", help="servers on CPU 0, load on CPU 1")
+    parser.add_argument("--no-audit", action="store_true", help="run pdp without its audit log")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse impossible settings with one line naming the option."""
+    if args.rounds < 1 or args.duration <= 0 or args.warm_up < 0 or args.streams < 1:
+        parser.error("--rounds and --streams must be at least 1, --duration above 0")
+    if args.pin and (len(os.sched_getaffinity(0)) < 2 or not shutil.which("taskset")):
+        parser.error("--pin needs two CPUs and taskset")
+
+
+def find_h2load() -> str:
+    """The h2load binary, or exit 2 naming the package."""
+    tool = shutil.which("h2load")
+    if tool is None:
+        print("needs h2load: apt-get install nghttp2-client", file=sys.stderr)
+        raise SystemExit(2)
+    return tool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, run the load test, print the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds measured per run")
-    parser.add_argument("--warm-up", type=int, default=2, help="seconds before measuring")
-    parser.add_argument("--streams", type=int, default=4, help="concurrent streams per request")
-    parser.add_argument("--policies", type=Path, default=POLICIES, help="pdp's policy set")
-    parser.add_argument("--driver", choices=("auto", "h2load", "ghz"), default="auto")
-    parser.add_argument("--pin", action="store_true", help="server on CPU 0, h2load on CPU 1")
-    parser.add_argument("--no-audit", action="store_true", help="run pdp without its audit log")
+    add_common_arguments(parser)
+    parser.add_argument("--pool", type=int, default=1200, help="distinct requests; 0: none")
+    parser.add_argument("--seed", type=int, default=1, help="the pool's random seed")
     args = parser.parse_args(argv)
-    if args.pin and (len(os.sched_getaffinity(0)) < 2 or not shutil.which("taskset")):
-        parser.error("--pin needs two CPUs and taskset")
-    found = {name: shutil.which(name) for name in ("h2load", "ghz")}
-    if args.driver == "auto":
-        args.driver = "h2load" if found["h2load"] else "ghz"
-    tool = found[args.driver]
-    if tool is None:
-        print("load.py: needs h2load (apt-get install nghttp2-client) or ghz", file=sys.stderr)
-        return 2
+    check_arguments(parser, args)
+    if 0 < args.pool < 1000:
+        print(f"note: a pool of {args.pool} is below the 1,000 the goals are judged on")
+    window = Window(args.duration, args.warm_up, args.streams, 1 if args.pin else None)
+    h2load = H2load(find_h2load(), window)
     requests = load_requests(REQUESTS)
+    pool = pool_requests(args.pool, args.seed) if args.pool else []
+    h2pool = H2pool(build_h2pool(), window, len(requests)) if pool else None
+    print(machine_line(args))
     print(
-        f"Python {platform.python_version()}, os.cpu_count()={os.cpu_count()}, "
-        f"load average {os.getloadavg()[0]:.2f}, driver {args.driver}"
-    )
-    print(
-        f"{len(requests)} varied requests ({REQUESTS.relative_to(ROOT)}), "
-        f"{args.duration} s per run after {args.warm_up} s warm-up, one pdp worker, "
-        f"{'server on CPU 0, load on CPU 1' if args.pin else 'no CPU pinning'}"
+        f"{args.rounds} interleaved rounds per load, {args.duration:g} s measured per run "
+        f"after {args.warm_up:g} s warm-up, one pdp worker"
+        + (", pdp without its audit log (--no-audit)" if args.no_audit else "")
     )
     with tempfile.TemporaryDirectory(prefix="pdp-load-") as folder:
         tmp = Path(folder)
-        bodies = [tmp / f"request-{index}.bin" for index in range(len(requests))]
-        for body, message in zip(bodies, requests, strict=True):
-            body.write_bytes(grpc_frame(message))
-        data = tmp / "requests.json"
-        data.write_text(json.dumps([json_format.MessageToDict(m) for m in requests]))
-        results = run_all(Driver(tool, bodies, data, args), requests, tmp)
-    report(results)
+        pdp = pdp_command(args.policies, tmp, audit=not args.no_audit)
+        sets = {"requests": requests, "pool": pool}
+        titles = {
+            "requests": f"{len(requests)} requests ({REQUESTS.relative_to(ROOT)})",
+            "pool": f"{len(pool):,} distinct requests (request_pool.py, seed {args.seed})",
+        }
+        bodies = {
+            name: Bodies.write(tmp / name, [grpc_frame(m) for m in messages])
+            for name, messages in sets.items()
+            if messages
+        }
+        null_cmd = pinned_server(null_command(args.policies), args.pin)
+        with (
+            started(null_cmd, tmp / "null.log") as null,
+            started(pinned_server(pdp.command, args.pin), tmp / "pdp.log") as served,
+        ):
+            decisions = {}
+            for name, messages in sets.items():
+                check_answers(null.port, messages)
+                decisions[name] = check_answers(served.port, messages)
+            results = []
+            for name, driver in (("requests", h2load), ("pool", h2pool)):
+                if driver is None:
+                    continue
+                targets = [
+                    Target("null", null.port, null.pid, METHOD, bodies[name]),
+                    Target("pdp", served.port, served.pid, METHOD, bodies[name]),
+                ]
+                title = f"{titles[name]}, {driver.name}"
+                results.append(measure_set(title, driver, targets, args.rounds, "pdp"))
+            codes = metrics_by_code(pdp.metrics_port) if pdp.metrics_port else None
+        audited = None
+        if pdp.audit_log is not None and pdp.audit_log.exists():
+            audited = len(pdp.audit_log.read_text("utf-8").splitlines())
+
+    for result in results:
+        print_set(result, transport_goals(result, "pdp", "null"))
+    print()
+    for name, counted in decisions.items():
+        if sets[name]:
+            print(f"pdp decisions, {name} (one pass): {dict(sorted(counted.items()))}")
+    print(f"failed requests (load generators): {sum(r.failed() for r in results)}")
+    if codes is not None:
+        print(f"pdp /metrics, Evaluate calls by grpc_code: {dict(codes)}")
+    if audited is not None:
+        calls = None if codes is None else sum(codes.values())
+        check = "" if calls is None else f" ({'one' if audited == calls else 'NOT one'} per call)"
+        print(f"pdp audit records written: {audited:,}{check}")
+    if pdp.missing:
+        print(f"note: this pdp serve has no --{', --'.join(pdp.missing)}: ran without")
     return 0
 
 

@@ -3,13 +3,16 @@
     python benchmarks/null_server.py [--listen 127.0.0.1:0]
 
 It is what `pdp serve` would be if deciding cost nothing: the same grpc.aio server with
-pdp's default options and concurrency limit, the same event loop (`run_event_loop`: uvloop
-when installed) and the generated servicer of `pdp.v1.PolicyDecisionService`; requests are
-still deserialized by gRPC. The answer is built once at start-up, by pdp itself, for one
-of the example requests (so it has a realistic size), and sent for every call. No policy
-evaluation, risk store, metrics interceptor, health, reflection or audit log.
-`benchmarks/load.py` measures pdp against it: the ratio of their throughputs is what
-pdp's own work costs.
+pdp's default options and concurrency limit, the same event loop (uvloop when installed,
+as `pdp serve`) and the generated servicer of `pdp.v1.PolicyDecisionService`; requests
+are still deserialized by gRPC. The answer is computed once at start-up by pdp itself
+(`pdp evaluate` on one of the example requests, so it has a realistic size), and sent for
+every call. No policy evaluation, risk store, metrics interceptor, health, reflection or
+audit log. `benchmarks/load.py` measures pdp against it: the ratio of their CPU per call
+is what pdp's own work costs.
+
+It uses pdp only through its command line and its generated gRPC stubs (`pdp.v1`), so it
+keeps working while pdp's insides change.
 
 Prints `listening on HOST:PORT` when ready; stops on SIGTERM or SIGINT.
 """
@@ -19,34 +22,46 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import time
-from collections.abc import Sequence
+import subprocess
+import sys
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
-from pdp.config import Settings
-from pdp.decide import Decider
-from pdp.policy_store import PolicyStore
-from pdp.runtime.app import run_event_loop
-from pdp.server.convert_in import to_context
-from pdp.server.convert_out import to_response
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "examples" / "ai-workspace"
 REQUEST = ROOT / "examples" / "requests" / "engineer-dev-from-home-password-only.json"
+# `pdp serve`'s defaults for --max-concurrent-rpcs and --max-message-bytes (its --help;
+# tests/deploy/test_load_smoke.py checks that they still are).
+MAX_CONCURRENT_RPCS = 1000
+MAX_MESSAGE_BYTES = 1048576
 
 
 def constant_response(policies: Path, request_file: Path) -> pb.EvaluateResponse:
-    """The answer pdp gives to `request_file` under `policies`, computed once."""
-    store = PolicyStore()
-    store.load(policies)
-    request = json_format.Parse(request_file.read_text("utf-8"), pb.EvaluateRequest())
-    ctx = to_context(request, time.time())
-    return to_response(Decider(store).decide_without_risk(ctx), ctx)
+    """The answer `pdp evaluate` gives to `request_file` under `policies`, computed once."""
+    command = [sys.executable, "-m", "pdp", "evaluate", "--policies", str(policies)]
+    command += ["--request", str(request_file)]
+    done = subprocess.run(command, capture_output=True, encoding="utf-8", check=False, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"null_server: {' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return json_format.Parse(done.stdout, pb.EvaluateResponse())
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop when it is installed (as `pdp serve` does), else on asyncio's."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional, as in pdp: pip install 'pdp[fast]'
+    except ImportError:
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 class NullService(pdp_pb2_grpc.PolicyDecisionServiceServicer):
@@ -66,14 +81,13 @@ class NullService(pdp_pb2_grpc.PolicyDecisionServiceServicer):
 
 async def serve(listen: str, response: pb.EvaluateResponse) -> None:
     """Serve until SIGTERM or SIGINT."""
-    defaults = Settings(policies=POLICIES)  # pdp serve's default limits
     server = grpc.aio.server(
         options=[
             ("grpc.so_reuseport", 0),
-            ("grpc.max_receive_message_length", defaults.max_message_bytes),
-            ("grpc.max_send_message_length", defaults.max_message_bytes),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
-        maximum_concurrent_rpcs=defaults.max_concurrent_rpcs,
+        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
     )
     pdp_pb2_grpc.add_PolicyDecisionServiceServicer_to_server(NullService(response), server)
     port = server.add_insecure_port(listen)
