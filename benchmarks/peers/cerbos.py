@@ -7,14 +7,18 @@
   needed with grpcio-tools' protoc into message classes (no generated code is committed).
 - Mapping: one EvaluateRequest becomes one CheckResources call on the policy in
   `cerbos_policies/`: the principal is the user or service principal with the sign-in's
-  context as attributes, the resource the target application, two actions (`signIn`,
-  `signInWithoutChallenge`) whose effects give allow, challenge or deny.
+  context as attributes, the resource the target application, three actions: the
+  effects of `signIn` and `signInWithoutChallenge` give allow, challenge or deny, and the
+  outputs of `report` (one per Conditional Access policy that applies) give the
+  requirements, the session controls and the per-policy results. `Answer` holds what is
+  compared with pdp's EvaluateResponse.
 - Server: `cerbos server` on 127.0.0.1 with the disk store on that folder, audit and
   telemetry off.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.resources
 import os
@@ -36,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 POLICIES = HERE / "cerbos_policies"
 PROTO = HERE / "cerbos_api.proto"
 METHOD = "/cerbos.svc.v1.CerbosService/CheckResources"
-ACTIONS = ("signIn", "signInWithoutChallenge")
+ACTIONS = ("signIn", "signInWithoutChallenge", "report")
 KIND = "application"
 ALLOW, DENY = 1, 2  # cerbos.effect.v1.Effect
 
@@ -178,12 +182,85 @@ def check_request(request: pb.EvaluateRequest) -> Message:
 
 
 def decision_of(effects: Mapping[str, int]) -> str:
-    """Pdp's decision name for the effects of the two actions."""
+    """Map to pdp's decision name the effects of the two deciding actions."""
     if effects.get("signIn") != ALLOW:
         return "DECISION_DENY"
     if effects.get("signInWithoutChallenge") != ALLOW:
         return "DECISION_CHALLENGE"
     return "DECISION_ALLOW"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    """What pdp and Cerbos must agree on for one sign-in."""
+
+    decision: str  # DECISION_ALLOW, DECISION_CHALLENGE, DECISION_DENY
+    requirements: frozenset[tuple[str, frozenset[str]]]  # (control, policy ids), unmet
+    session: tuple[int | None, str]  # sign-in frequency (s), persistent browser
+    policies: frozenset[tuple[str, bool]]  # enforced policies that applied: (id, satisfied)
+
+    def differences(self, other: Answer) -> list[str]:
+        """The fields in which `other` differs, each as `name: mine != other's`."""
+        return [
+            f"{field.name}: {getattr(self, field.name)} != {getattr(other, field.name)}"
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) != getattr(other, field.name)
+        ]
+
+
+REPORT_ONLY = pb.POLICY_STATE_ENABLED_FOR_REPORTING_BUT_NOT_ENFORCED
+
+
+def pdp_answer(response: pb.EvaluateResponse) -> Answer:
+    """Turn pdp's EvaluateResponse into an Answer (report-only policies left out, as in Cerbos)."""
+    session = response.session
+    frequency = None
+    if session.sign_in_frequency.HasField("period"):
+        frequency = session.sign_in_frequency.period.seconds
+    browser = pb.PersistentBrowser.Name(session.persistent_browser)
+    return Answer(
+        pb.Decision.Name(response.decision),
+        frozenset(
+            (control, frozenset(r.policy_ids))
+            for r in response.requirements
+            for control in r.any_of
+        ),
+        (frequency, browser.removeprefix("PERSISTENT_BROWSER_").lower().replace("unspecified", "")),
+        frozenset(
+            (p.id, p.result == pb.POLICY_RESULT_SUCCESS)
+            for p in response.policies
+            if p.state != REPORT_ONLY
+        ),
+    )
+
+
+def cerbos_answer(result: Message) -> Answer:
+    """One CheckResources result entry as an Answer: effects, then the `report` outputs.
+
+    The outputs are merged the way pdp merges per-policy outcomes: a block leaves no
+    requirements; otherwise each unmet control (a lapsed sign-in frequency is
+    `reauthentication`) is one requirement with the policies that ask for it; the session
+    gets the shortest frequency, and `never` beats `always` for the persistent browser.
+    """
+    reports = [
+        json_format.MessageToDict(entry.val) for entry in result.outputs if entry.action == "report"
+    ]
+    blocked = any(report.get("grant") == "block" for report in reports)
+    unmet: dict[str, set[str]] = {}
+    for report in reports:
+        if report["met"] or blocked:
+            continue
+        control = report.get("grant", "reauthentication")
+        unmet.setdefault(control, set()).add(report["policy"])
+    frequencies = [int(r["signInFrequencyS"]) for r in reports if "signInFrequencyS" in r]
+    browsers = {r["persistentBrowser"] for r in reports if "persistentBrowser" in r}
+    browser = "never" if "never" in browsers else "always" if browsers else ""
+    return Answer(
+        decision_of(dict(result.actions)),
+        frozenset((control, frozenset(ids)) for control, ids in unmet.items()),
+        (min(frequencies, default=None), browser),
+        frozenset((report["policy"], bool(report["met"])) for report in reports),
+    )
 
 
 def server_command(cerbos: Path, grpc_port: int, http_port: int) -> list[str]:

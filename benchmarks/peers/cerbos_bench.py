@@ -75,13 +75,14 @@ def disagreements(
             response_deserializer=response_class.FromString,
         )
         for request in requests:
-            wanted = pb.Decision.Name(evaluate(request, timeout=5).decision)
-            answer = check(cerbos.check_request(request), timeout=5)
-            got = cerbos.decision_of(dict(answer.results[0].actions))
-            counted[got] = counted.get(got, 0) + 1
-            if got != wanted:
+            wanted = cerbos.pdp_answer(evaluate(request, timeout=5))
+            got = cerbos.cerbos_answer(check(cerbos.check_request(request), timeout=5).results[0])
+            counted[got.decision] = counted.get(got.decision, 0) + 1
+            if differences := wanted.differences(got):
                 sent = json.dumps(json_format.MessageToDict(request), separators=(",", ":"))
-                differ.append(f"{request.request_id}: pdp {wanted}, Cerbos {got}: {sent}")
+                differ.append(
+                    f"{request.request_id}: pdp != Cerbos: {'; '.join(differences)}: {sent}"
+                )
     return dict(sorted(counted.items())), differ
 
 
@@ -176,8 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one run, 
                 counted, differ = disagreements(served.port, peer.port, messages)
                 agreed = len(messages) - len(differ)
                 print(
-                    f"agreement, {name}: Cerbos decided {agreed:,} of {len(messages):,} "
-                    f"as pdp did; Cerbos's decisions {counted}"
+                    f"agreement, {name}: Cerbos answered {agreed:,} of {len(messages):,} as pdp "
+                    f"did (decision, requirements, session, policies); its decisions {counted}"
                 )
                 if differ:
                     print("\n".join(differ[:20]), file=sys.stderr)

@@ -9,16 +9,21 @@ No figure is asserted.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from bench_tools import BENCHMARKS, require_h2pool
+from google.protobuf import json_format
 from system_tools import in_ci, require_tool
+
+from pdp.v1 import pdp_pb2 as pb
 
 import drivers  # isort: skip - from benchmarks/, put on the path by bench_tools
 import load  # isort: skip
@@ -98,6 +103,117 @@ def test_check_request_carries_the_sign_in() -> None:
     assert cerbos.decision_of({"signIn": cerbos.DENY}) == "DECISION_DENY"
 
 
+EFFECTS = {cerbos.ALLOW: "EFFECT_ALLOW", cerbos.DENY: "EFFECT_DENY"}
+
+
+def _result(effects: dict[str, int], reports: list[dict[str, object]]) -> Any:
+    _, response_class = cerbos.messages()
+    data = {
+        "results": [
+            {
+                "actions": {
+                    a: ("EFFECT_ALLOW" if e == 1 else "EFFECT_DENY") for a, e in effects.items()
+                },
+                "outputs": [{"src": "r", "action": "report", "val": r} for r in reports],
+            }
+        ]
+    }
+    return json_format.ParseDict(data, response_class()).results[0]
+
+
+ALLOWED = {"signIn": cerbos.ALLOW, "signInWithoutChallenge": cerbos.DENY, "report": cerbos.ALLOW}
+
+
+def test_cerbos_outputs_merge_as_pdp_merges() -> None:
+    """Unmet controls group by control, frequencies keep the shortest, `never` wins."""
+    answer = cerbos.cerbos_answer(
+        _result(
+            ALLOWED,
+            [
+                {"policy": "p1", "grant": "mfa", "met": False},
+                {"policy": "p5", "grant": "mfa", "met": False},
+                {"policy": "p3", "grant": "compliantDevice", "met": True},
+                {
+                    "policy": "p6",
+                    "signInFrequencyS": 14400,
+                    "persistentBrowser": "never",
+                    "met": False,
+                },
+                {
+                    "policy": "p7",
+                    "signInFrequencyS": 86400,
+                    "persistentBrowser": "always",
+                    "met": True,
+                },
+            ],
+        )
+    )
+    assert answer.decision == "DECISION_CHALLENGE"
+    assert answer.requirements == {
+        ("mfa", frozenset({"p1", "p5"})),
+        ("reauthentication", frozenset({"p6"})),
+    }
+    assert answer.session == (14400, "never")
+    assert answer.policies == {
+        ("p1", False),
+        ("p5", False),
+        ("p3", True),
+        ("p6", False),
+        ("p7", True),
+    }
+
+
+def test_a_block_leaves_no_requirements() -> None:
+    """As in pdp, a policy that blocks denies with no requirement to meet."""
+    denied = {**ALLOWED, "signIn": cerbos.DENY}
+    answer = cerbos.cerbos_answer(
+        _result(
+            denied,
+            [
+                {"policy": "p4", "grant": "block", "met": False},
+                {"policy": "p1", "grant": "mfa", "met": False},
+            ],
+        )
+    )
+    assert answer.decision == "DECISION_DENY"
+    assert answer.requirements == frozenset()
+    assert answer.session == (None, "")
+
+
+def test_pdp_answer_reads_the_evaluate_response() -> None:
+    """Pdp's response gives the same fields; report-only policies are left out."""
+    response = json_format.ParseDict(
+        {
+            "decision": "DECISION_CHALLENGE",
+            "requirements": [{"anyOf": ["mfa"], "policyIds": ["p1", "p5"]}],
+            "session": {
+                "signInFrequency": {"period": "86400s"},
+                "persistentBrowser": "PERSISTENT_BROWSER_ALWAYS",
+            },
+            "policies": [
+                {"id": "p1", "state": "POLICY_STATE_ENABLED", "result": "POLICY_RESULT_FAILURE"},
+                {"id": "p7", "state": "POLICY_STATE_ENABLED", "result": "POLICY_RESULT_SUCCESS"},
+                {
+                    "id": "p10",
+                    "state": "POLICY_STATE_ENABLED_FOR_REPORTING_BUT_NOT_ENFORCED",
+                    "result": "POLICY_RESULT_REPORT_ONLY_FAILURE",
+                },
+            ],
+        },
+        pb.EvaluateResponse(),
+    )
+    answer = cerbos.pdp_answer(response)
+    assert answer == cerbos.Answer(
+        "DECISION_CHALLENGE",
+        frozenset({("mfa", frozenset({"p1", "p5"}))}),
+        (86400, "always"),
+        frozenset({("p1", False), ("p7", True)}),
+    )
+    assert answer.differences(answer) == []
+    other = dataclasses.replace(answer, session=(3600, "always"))
+    assert answer.differences(other) == ["session: (86400, 'always') != (3600, 'always')"]
+
+
 def test_nothing_is_installed_unless_asked(tmp_path: Path) -> None:
     """Without Cerbos in the cache the script says how to install it and installs nothing."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
@@ -142,8 +258,8 @@ def test_cerbos_agrees_with_pdp_and_reports_the_peer_goal() -> None:
     done = _run(*TINY, "--pool", "1000")
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    assert "agreement, requests: Cerbos decided 12 of 12 as pdp did" in out
-    assert "agreement, pool: Cerbos decided 1,000 of 1,000 as pdp did" in out
+    assert "agreement, requests: Cerbos answered 12 of 12 as pdp did" in out
+    assert "agreement, pool: Cerbos answered 1,000 of 1,000 as pdp did" in out
     for decision in ("ALLOW", "CHALLENGE", "DENY"):
         assert f"'DECISION_{decision}': " in out
     assert out.count("| cerbos | saturation | 12x1 | 1 | ") == 2
