@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 
 from pdp.v1 import pdp_pb2 as pb
@@ -44,36 +45,18 @@ ACTIONS = ("signIn", "signInWithoutChallenge", "report")
 KIND = "application"
 ALLOW, DENY = 1, 2  # cerbos.effect.v1.Effect
 
-# Graph names of pdp's enums (as the policies and pdp's audit records spell them).
-CLIENT_APP_TYPES = {
-    pb.CLIENT_APP_TYPE_UNSPECIFIED: "",
-    pb.CLIENT_APP_TYPE_BROWSER: "browser",
-    pb.CLIENT_APP_TYPE_MOBILE_APPS_AND_DESKTOP_CLIENTS: "mobileAppsAndDesktopClients",
-    pb.CLIENT_APP_TYPE_EXCHANGE_ACTIVE_SYNC: "exchangeActiveSync",
-    pb.CLIENT_APP_TYPE_OTHER: "other",
-}
-RISK_LEVELS = {
-    pb.RISK_LEVEL_UNSPECIFIED: "none",
-    pb.RISK_LEVEL_NONE: "none",
-    pb.RISK_LEVEL_LOW: "low",
-    pb.RISK_LEVEL_MEDIUM: "medium",
-    pb.RISK_LEVEL_HIGH: "high",
-}
-PLATFORMS = {
-    pb.PLATFORM_UNSPECIFIED: "",
-    pb.PLATFORM_ANDROID: "android",
-    pb.PLATFORM_IOS: "iOS",
-    pb.PLATFORM_WINDOWS: "windows",
-    pb.PLATFORM_WINDOWS_PHONE: "windowsPhone",
-    pb.PLATFORM_MACOS: "macOS",
-    pb.PLATFORM_LINUX: "linux",
-}
-TRUST_TYPES = {
-    pb.TRUST_TYPE_UNSPECIFIED: "",
-    pb.TRUST_TYPE_AZURE_AD: "AzureAD",
-    pb.TRUST_TYPE_SERVER_AD: "ServerAD",
-    pb.TRUST_TYPE_WORKPLACE: "Workplace",
-}
+
+def enum_word(enum: EnumTypeWrapper, value: int) -> str:
+    """An enum value as one camelCase word, e.g. exchangeActiveSync.
+
+    The Graph names for client app types and risk levels; "" for UNSPECIFIED. (Platforms
+    and trust types come out close to, not exactly as, Graph spells them, e.g. macos and
+    azureAd; the example's policies do not read them.)
+    """
+    name = enum.Name(value)
+    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    first, *rest = name.removeprefix(prefix).lower().split("_")
+    return "" if first == "unspecified" else first + "".join(w.capitalize() for w in rest)
 
 
 def install_dir(cache: Path) -> Path:
@@ -149,13 +132,13 @@ def principal_of(request: pb.EvaluateRequest) -> dict[str, Any]:
         "guest": subject.guest,
         "ip": request.network.ip_address,
         "time": json_format.MessageToJson(request.time).strip('"'),
-        "clientAppType": CLIENT_APP_TYPES[request.client_app_type],
+        "clientAppType": enum_word(pb.ClientAppType, request.client_app_type),
         "methods": list(request.authentication.methods),
         "compliant": device.compliant,
-        "platform": PLATFORMS[device.platform],
-        "trustType": TRUST_TYPES[device.trust_type],
-        "signInRisk": RISK_LEVELS[request.risk.sign_in],
-        "userRisk": RISK_LEVELS[request.risk.user],
+        "platform": enum_word(pb.Platform, device.platform),
+        "trustType": enum_word(pb.TrustType, device.trust_type),
+        "signInRisk": enum_word(pb.RiskLevel, request.risk.sign_in) or "none",
+        "userRisk": enum_word(pb.RiskLevel, request.risk.user) or "none",
     }
     if request.authentication.HasField("authenticated_at"):
         stamp = json_format.MessageToJson(request.authentication.authenticated_at)

@@ -88,11 +88,18 @@ def test_check_request_carries_the_sign_in() -> None:
     assert list(check.principal.roles) == ["user"]
     attr = check.principal.attr
     assert attr["signInRisk"].string_value == "medium"
+    assert attr["clientAppType"].string_value == "browser"
+    assert [v.string_value for v in attr["methods"].list_value.values] == ["password"]
     assert [v.string_value for v in attr["groups"].list_value.values] == [
         "6f1c3a52-8d2e-4b7a-9c1f-2a3b4c5d6e02"
     ]
     assert attr["ip"].string_value == "203.0.113.80"
     assert attr["time"].string_value == "2026-11-21T09:00:00Z"
+    words = {cerbos.enum_word(pb.ClientAppType, v) for v in pb.ClientAppType.values()}
+    legacy = _policy()["variables"]["local"]["legacy_client"]  # type: ignore[index]
+    assert set(re.findall(r'"(\w+)"', legacy)) <= words, legacy
+    risks = {cerbos.enum_word(pb.RiskLevel, v) for v in pb.RiskLevel.values()}
+    assert risks >= {"low", "medium", "high"}
     (entry,) = check.resources
     assert list(entry.actions) == list(cerbos.ACTIONS)
     assert entry.resource.kind == cerbos.KIND
