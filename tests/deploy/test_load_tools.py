@@ -31,6 +31,9 @@ import null_server  # isort: skip
 import proc_cpu  # isort: skip
 import request_pool  # isort: skip
 import rounds  # isort: skip
+import servers  # isort: skip
+
+ROOT = BENCHMARKS.parent
 
 BURN = """
 import subprocess, sys, threading, time
@@ -234,6 +237,21 @@ def test_rounds_alternate_order_and_ratios_come_per_round() -> None:
     assert line.endswith(">= 0.8: NOT met)")
     assert "rounds 0.3" in line
     assert series["pdp"].cpu_us_per_call == pytest.approx(0.5 * 4.1 * 1e6 / 3000)
+
+
+def test_pdp_command_asks_for_one_worker_metrics_and_audit(tmp_path: Path) -> None:
+    """`pdp serve` runs with one worker, /metrics and an audit log, unless told --no-audit."""
+    audited = servers.pdp_command(ROOT / "examples" / "ai-workspace", tmp_path)
+    command = audited.command
+    assert command[command.index("--workers") + 1] == "1"
+    assert command[command.index("--audit-log") + 1] == str(tmp_path / "audit.jsonl")
+    assert command[command.index("--metrics-port") + 1] == str(audited.metrics_port)
+    assert audited.missing == []
+    quiet = servers.pdp_command(ROOT / "examples" / "ai-workspace", tmp_path, audit=False)
+    assert "--audit-log" not in quiet.command
+    assert quiet.audit_log is None
+    assert servers.pinned_server(["x"], True) == ["taskset", "-c", "0", "x"]
+    assert servers.pinned_server(["x"], False) == ["x"]
 
 
 def test_null_server_uses_pdp_serve_defaults() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -232,12 +233,16 @@ def test_nothing_is_installed_unless_asked(tmp_path: Path) -> None:
 
 
 def test_script_without_cerbos_prints_its_report(tmp_path: Path) -> None:
-    """`--without-cerbos` runs pdp and the null server through both request sets."""
+    """`--without-cerbos` runs pdp and the null server through both request sets, pinned."""
     require_tool("h2load", "nghttp2-client")
     require_h2pool(drivers.cache_dir())
-    done = _run("--without-cerbos", *TINY, "--pool", "1000")
+    can_pin = len(os.sched_getaffinity(0)) >= 2 and shutil.which("taskset")
+    pin = ["--pin"] if can_pin else []
+    done = _run("--without-cerbos", *TINY, "--pool", "1000", *pin)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
+    if pin:
+        assert "servers on CPU 0, load on CPU 1" in out
     assert "Cerbos: not run (--without-cerbos)" in out
     assert "## 12 requests (deploy/ghz/requests.json), h2load" in out
     assert "## 1,000 distinct requests (request_pool.py, seed 1), h2pool" in out
