@@ -56,7 +56,7 @@ def constant_response(policies: Path, request_file: Path) -> pb.EvaluateResponse
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
     """Run `main` on uvloop when it is installed (as `pdp serve` does), else on asyncio's."""
     try:
-        import uvloop  # noqa: PLC0415 - optional, as in pdp: pip install 'pdp[fast]'
+        import uvloop  # noqa: PLC0415 - optional, as in pdp: pip install -e '.[fast]'
     except ImportError:
         asyncio.run(main)
         return
