@@ -3,6 +3,9 @@
     pdp serve --policies PATH [--listen HOST:PORT] [--workers N] [... see pdp.config]
     pdp evaluate --policies PATH --request FILE|- [--explain] [--time RFC3339]
     pdp validate --policies PATH [--quiet]
+    pdp test PATH [--junit FILE]
+    pdp lint PATH [--format text|json|sarif] [--fail-on SEVERITY] [--emergency-account ID]
+    pdp report AUDIT_LOG... [--format markdown|json|html] [--since T] [--until T]
 
 `serve`'s options (and their PDP_* environment variables) are the table in `pdp.config`;
 `PDP_POLICIES` also supplies `--policies` for `evaluate` and `validate`. `evaluate` goes
@@ -40,6 +43,7 @@ from pdp.risk.settings import RiskSettings
 from pdp.runtime.risk import close_assessor, open_assessor
 from pdp.server.convert_in import to_context
 from pdp.server.convert_out import to_response
+from pdp.tooling import commands as tooling
 from pdp.v1 import pdp_pb2 as pb
 
 EXIT_OK, EXIT_POLICIES, EXIT_USAGE = 0, 1, 2
@@ -128,7 +132,24 @@ def _parser() -> argparse.ArgumentParser:
     add_policies(validate_cmd)
     validate_cmd.add_argument("--quiet", action="store_true", help="print errors only")
     validate_cmd.set_defaults(name="validate", command=_validate)
+    _add_tooling_commands(commands)
     return parser
+
+
+def _add_tooling_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`pdp test`, `pdp lint`, `pdp report`: the policy owners' tools (in `pdp.tooling`)."""
+    test_cmd = commands.add_parser(
+        "test",
+        help="run policy test suites (YAML)",
+        description="Run the test suites under PATH: named sign-ins and the decision each must "
+        "get. Exit 0 when all pass, 1 when a test fails, 2 when a suite cannot run.",
+    )
+    test_cmd.add_argument("path", type=Path, metavar="PATH", help="a suite file or a folder")
+    test_cmd.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
+    test_cmd.add_argument(
+        "--quiet", dest="verbose", action="store_false", help="list failed tests only"
+    )
+    test_cmd.set_defaults(name="test", command=tooling.run_test)
 
 
 def _rfc3339(value: str) -> float:

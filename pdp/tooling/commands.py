@@ -1,0 +1,67 @@
+"""The bodies of `pdp test`, `pdp lint` and `pdp report`: arguments in, output and exit code out.
+
+`pdp.cli` declares the arguments and calls these; each returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from pdp.tooling.junit import junit_xml
+from pdp.tooling.runner import SuiteResult, run_path
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def run_test(args: argparse.Namespace) -> int:
+    """`pdp test PATH [--junit FILE]`: 0 all passed, 1 a test failed, 2 a suite could not run."""
+    root: Path = args.path
+    if not root.exists():
+        print(f"pdp test: {root}: no such file or folder", file=sys.stderr)
+        return EXIT_INVALID
+    results = run_path(root)
+    if not results:
+        print(f"pdp test: {root}: no suite files (*.yaml, *.yml)", file=sys.stderr)
+        return EXIT_INVALID
+    print_test_results(results, sys.stdout, verbose=args.verbose)
+    if args.junit is not None:
+        try:
+            Path(args.junit).write_text(junit_xml(results), encoding="utf-8")
+        except OSError as exc:
+            print(f"pdp test: --junit: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    if any(r.errors for r in results):
+        return EXIT_INVALID
+    return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
+
+
+def print_test_results(results: list[SuiteResult], out: TextIO, *, verbose: bool = True) -> None:
+    """Each suite with its tests (failures with their diffs), then one summary line."""
+    seconds = 0.0
+    for result in results:
+        seconds += result.seconds
+        where = f" (policies: {result.policies})" if result.policies else ""
+        print(f"{result.file}: {result.name}{where}", file=out)
+        for error in result.errors:
+            print(f"  {error}", file=out)
+        for outcome in result.cases:
+            if outcome.passed:
+                if verbose:
+                    print(f"  ok    {outcome.case.name}", file=out)
+                continue
+            print(f"  FAIL  {outcome.case.name}  ({result.file}:{outcome.case.line})", file=out)
+            for mismatch in outcome.mismatches:
+                print(f"        {mismatch.field}:", file=out)
+                for line in mismatch.diff():
+                    print(f"          {line}", file=out)
+    tests = sum(len(r.cases) for r in results)
+    failed = sum(r.failed for r in results)
+    invalid = sum(bool(r.errors) for r in results)
+    suites = f"{len(results)} suite{'s' if len(results) != 1 else ''}"
+    line = f"{suites}, {tests} tests: {tests - failed} passed, {failed} failed"
+    if invalid:
+        line += f", {invalid} suite{'s' if invalid != 1 else ''} could not run"
+    print(f"{line} ({seconds:.2f} s)", file=out)
