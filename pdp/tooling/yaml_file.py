@@ -69,6 +69,10 @@ def parse_yaml(text: str) -> YamlFile:
             line = nodes[1].start_mark.line + 1
             raise YamlFileError(f"line {line}: one YAML document per file, found a second one")
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise YamlFileError(f"{where}{exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise YamlFileError(" ".join(str(exc).split())) from None
     lines: dict[str, int] = {}
