@@ -151,6 +151,39 @@ def _add_tooling_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
     test_cmd.set_defaults(name="test", command=tooling.run_test)
 
+    lint_cmd = commands.add_parser(
+        "lint",
+        help="check a policy set for lockouts, baseline gaps and hygiene",
+        description="Check the policy set at PATH by evaluating synthetic sign-ins with the "
+        "engine: lockout safety, CISA SCuBA baseline coverage, hygiene. Exit 1 when a finding "
+        "reaches --fail-on, 2 when the set does not load.",
+    )
+    lint_cmd.add_argument("path", type=Path, metavar="PATH", help="a policy file or folder")
+    lint_cmd.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    lint_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    lint_cmd.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "note", "never"),
+        default="error",
+        help="exit 1 when a finding is this severe or more (default: error)",
+    )
+    lint_cmd.add_argument(
+        "--emergency-account",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="an emergency-access (break-glass) user id as policies name it; repeatable",
+    )
+    lint_cmd.add_argument(
+        "--emergency-group",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a group of emergency-access accounts; repeatable (default: the user or group "
+        "excluded from the most policies)",
+    )
+    lint_cmd.set_defaults(command=tooling.run_lint)
+
 
 def _rfc3339(value: str) -> float:
     stamp = Timestamp()

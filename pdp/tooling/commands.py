@@ -10,7 +10,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from pdp.policy.diagnostics import PolicySetError
+from pdp.tooling import lint_output, sarif
+from pdp.tooling.findings import Severity
 from pdp.tooling.junit import junit_xml
+from pdp.tooling.lint import LintOptions, lint_path
 from pdp.tooling.runner import SuiteResult, run_path
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -65,3 +69,34 @@ def print_test_results(results: list[SuiteResult], out: TextIO, *, verbose: bool
     if invalid:
         line += f", {invalid} suite{'s' if invalid != 1 else ''} could not run"
     print(f"{line} ({seconds:.2f} s)", file=out)
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    """`pdp lint PATH`: 0 clean (below --fail-on), 1 findings at --fail-on, 2 set not loaded."""
+    root: Path = args.path
+    try:
+        report = lint_path(
+            root,
+            LintOptions(
+                emergency_accounts=tuple(args.emergency_account),
+                emergency_groups=tuple(args.emergency_group),
+            ),
+        )
+    except PolicySetError as exc:
+        print(f"pdp lint: {root}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:
+        print(f"pdp lint: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    render = {"text": lint_output.text, "json": lint_output.as_json, "sarif": sarif.as_sarif}
+    body = render[args.format](report)
+    if args.output:
+        try:
+            Path(args.output).write_text(body, encoding="utf-8")
+        except OSError as exc:
+            print(f"pdp lint: --output: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    else:
+        sys.stdout.write(body)
+    threshold = None if args.fail_on == "never" else Severity(args.fail_on)
+    return EXIT_FAILED if report.fails(threshold) else EXIT_OK
