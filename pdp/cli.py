@@ -184,6 +184,25 @@ def _add_tooling_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
     lint_cmd.set_defaults(command=tooling.run_lint)
 
+    report_cmd = commands.add_parser(
+        "report",
+        help="posture report from audit logs",
+        description="Read audit logs (JSON lines, as --audit-log writes them; .gz or - for "
+        "stdin) in one streaming pass and report per-policy results, what report-only "
+        "policies would do, friction per application, travel detections and degraded "
+        "decisions.",
+    )
+    report_cmd.add_argument("audit_log", nargs="+", metavar="AUDIT_LOG", help="log files")
+    report_cmd.add_argument("--format", choices=("markdown", "json", "html"), default="markdown")
+    report_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    report_cmd.add_argument(
+        "--since", metavar="TIME", help="from this RFC 3339 time, or this long ago (24h, 7d)"
+    )
+    report_cmd.add_argument(
+        "--until", metavar="TIME", help="before this RFC 3339 time, or this long ago"
+    )
+    report_cmd.set_defaults(command=tooling.run_report)
+
 
 def _rfc3339(value: str) -> float:
     stamp = Timestamp()

@@ -6,15 +6,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from pdp.policy.diagnostics import PolicySetError
 from pdp.tooling import lint_output, sarif
+from pdp.tooling.aggregate import Aggregator, window_bound
+from pdp.tooling.audit_reader import ReadStats, read_records
 from pdp.tooling.findings import Severity
 from pdp.tooling.junit import junit_xml
 from pdp.tooling.lint import LintOptions, lint_path
+from pdp.tooling.posture import posture
+from pdp.tooling.render_html import html_page
+from pdp.tooling.render_markdown import markdown
 from pdp.tooling.runner import SuiteResult, run_path
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -100,3 +107,41 @@ def run_lint(args: argparse.Namespace) -> int:
         sys.stdout.write(body)
     threshold = None if args.fail_on == "never" else Severity(args.fail_on)
     return EXIT_FAILED if report.fails(threshold) else EXIT_OK
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """`pdp report AUDIT_LOG...`: 0 on success, 2 for a bad window or an unreadable file."""
+    now = datetime.now(UTC)
+    try:
+        since = window_bound(args.since, now) if args.since else ""
+        until = window_bound(args.until, now) if args.until else ""
+    except ValueError as exc:
+        print(f"pdp report: --since/--until: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    agg = Aggregator(since=since, until=until)
+    stats = ReadStats()
+    add = agg.add
+    try:
+        for record in read_records(args.audit_log, stats):
+            add(record)
+    except OSError as exc:
+        print(f"pdp report: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    agg.finish()
+    stats.unreadable += agg.parts.unreadable
+    report = posture(agg, stats, list(args.audit_log))
+    if args.format == "json":
+        body = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    elif args.format == "html":
+        body = html_page(report)
+    else:
+        body = markdown(report)
+    if args.output:
+        try:
+            Path(args.output).write_text(body, encoding="utf-8")
+        except OSError as exc:
+            print(f"pdp report: --output: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    else:
+        sys.stdout.write(body)
+    return EXIT_OK
