@@ -59,7 +59,10 @@
       });
     });
     svg.appendChild(el("text", {x: 30, y: h + 20}, hours[0].hour));
-    svg.appendChild(el("text", {x: width - 140, y: h + 20}, hours[hours.length - 1].hour));
+    if (hours.length > 1) {
+      svg.appendChild(el("text", {x: 30 + hours.length * slot, y: h + 20, "text-anchor": "end"},
+        hours[hours.length - 1].hour));
+    }
     host.appendChild(svg);
   }
 
