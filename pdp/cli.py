@@ -160,7 +160,7 @@ def _add_tooling_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
     lint_cmd.add_argument("path", type=Path, metavar="PATH", help="a policy file or folder")
     lint_cmd.add_argument("--format", choices=("text", "json", "sarif"), default="text")
-    lint_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    _add_output(lint_cmd)
     lint_cmd.add_argument(
         "--fail-on",
         choices=("error", "warning", "note", "never"),
@@ -194,7 +194,7 @@ def _add_tooling_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
     report_cmd.add_argument("audit_log", nargs="+", metavar="AUDIT_LOG", help="log files")
     report_cmd.add_argument("--format", choices=("markdown", "json", "html"), default="markdown")
-    report_cmd.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    _add_output(report_cmd)
     report_cmd.add_argument(
         "--since", metavar="TIME", help="from this RFC 3339 time, or this long ago (24h, 7d)"
     )
@@ -202,6 +202,10 @@ def _add_tooling_commands(commands: argparse._SubParsersAction[argparse.Argument
         "--until", metavar="TIME", help="before this RFC 3339 time, or this long ago"
     )
     report_cmd.set_defaults(command=tooling.run_report)
+
+
+def _add_output(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
 
 
 def _rfc3339(value: str) -> float:

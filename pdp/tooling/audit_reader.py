@@ -27,13 +27,13 @@ import msgspec
 NULL = msgspec.Raw(b"null")
 
 
-class Place(msgspec.Struct, frozen=True):
+class Place(msgspec.Struct, frozen=True, gc=False):
     """Where a sign-in of a risk detection happened."""
 
     countryOrRegion: str | None = None  # noqa: N815 - Graph's field names
 
 
-class Detection(msgspec.Struct, frozen=True):
+class Detection(msgspec.Struct, frozen=True, gc=False):
     """One risk detection (riskDetections[])."""
 
     riskEventType: str | None = None  # noqa: N815
@@ -42,7 +42,7 @@ class Detection(msgspec.Struct, frozen=True):
     current: Place | None = None
 
 
-class AppliedPolicy(msgspec.Struct, frozen=True):
+class AppliedPolicy(msgspec.Struct, frozen=True, gc=False):
     """One entry of appliedConditionalAccessPolicies."""
 
     id: str | None = None
@@ -50,14 +50,14 @@ class AppliedPolicy(msgspec.Struct, frozen=True):
     result: str | None = None
 
 
-class Status(msgspec.Struct, frozen=True):
+class Status(msgspec.Struct, frozen=True, gc=False):
     """The call's status: errorCode 0, or a failure."""
 
     errorCode: int | None = 0  # noqa: N815
     failureReason: str | None = None  # noqa: N815
 
 
-class AuditRecord(msgspec.Struct):
+class AuditRecord(msgspec.Struct, gc=False):
     """The fields of one audit line that reports read.
 
     The nested parts stay raw JSON text (`msgspec.Raw`: checked, not built) because most

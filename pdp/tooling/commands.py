@@ -97,14 +97,8 @@ def run_lint(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     render = {"text": lint_output.text, "json": lint_output.as_json, "sarif": sarif.as_sarif}
     body = render[args.format](report)
-    if args.output:
-        try:
-            Path(args.output).write_text(body, encoding="utf-8")
-        except OSError as exc:
-            print(f"pdp lint: --output: {exc}", file=sys.stderr)
-            return EXIT_INVALID
-    else:
-        sys.stdout.write(body)
+    if not _emit(body, args.output, "lint"):
+        return EXIT_INVALID
     threshold = None if args.fail_on == "never" else Severity(args.fail_on)
     return EXIT_FAILED if report.fails(threshold) else EXIT_OK
 
@@ -136,12 +130,17 @@ def run_report(args: argparse.Namespace) -> int:
         body = html_page(report)
     else:
         body = markdown(report)
-    if args.output:
-        try:
-            Path(args.output).write_text(body, encoding="utf-8")
-        except OSError as exc:
-            print(f"pdp report: --output: {exc}", file=sys.stderr)
-            return EXIT_INVALID
-    else:
+    return EXIT_OK if _emit(body, args.output, "report") else EXIT_INVALID
+
+
+def _emit(body: str, output: str | None, command: str) -> bool:
+    """Write `body` to `output` (a file) or stdout; False (said on stderr) when it fails."""
+    if not output:
         sys.stdout.write(body)
-    return EXIT_OK
+        return True
+    try:
+        Path(output).write_text(body, encoding="utf-8")
+    except OSError as exc:
+        print(f"pdp {command}: --output: {exc}", file=sys.stderr)
+        return False
+    return True
