@@ -188,6 +188,8 @@ def measured(args: list[str]) -> tuple[float, float, int]:
         text=True,
     )
     elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 1):  # 1: lint found something, which is fine here
+        raise SystemExit(f"pdp {' '.join(args)} failed:\n{done.stderr}")
     rss, user, system = done.stderr.strip().splitlines()[-1].split()
     return elapsed, float(user) + float(system), int(rss)
 

@@ -182,7 +182,7 @@ def _add_tooling_commands(commands: argparse._SubParsersAction[argparse.Argument
         help="a group of emergency-access accounts; repeatable (default: the user or group "
         "excluded from the most policies)",
     )
-    lint_cmd.set_defaults(command=tooling.run_lint)
+    lint_cmd.set_defaults(name="lint", command=tooling.run_lint)
 
     report_cmd = commands.add_parser(
         "report",
@@ -201,7 +201,7 @@ def _add_tooling_commands(commands: argparse._SubParsersAction[argparse.Argument
     report_cmd.add_argument(
         "--until", metavar="TIME", help="before this RFC 3339 time, or this long ago"
     )
-    report_cmd.set_defaults(command=tooling.run_report)
+    report_cmd.set_defaults(name="report", command=tooling.run_report)
 
 
 def _add_output(sub: argparse.ArgumentParser) -> None:

@@ -22,11 +22,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pdp.context import CLIENT_APP_TYPES, FLOWS, INSIDER_RISK_LEVELS, PLATFORMS, RISK_LEVELS
 from pdp.engine.evaluate import condition_masks, device_matches
 from pdp.policy.compile import CompiledPolicySet
 from pdp.policy.model import PolicySet
-from pdp.policy.vocabulary import AUTHENTICATION_METHOD_MODES
+from pdp.vocabulary import (
+    AUTHENTICATION_METHOD_MODES,
+    CLIENT_APP_TYPES,
+    FLOWS,
+    INSIDER_RISK_LEVELS,
+    PLATFORMS,
+    RISK_LEVELS,
+)
 
 SIGN_IN_TIME = 1_780_000_000.0  # any fixed time: lint sign-ins carry no sign-in frequency
 GENERIC_APP = "00000000-0000-4000-8000-0000000a11a5"  # an application no policy names
