@@ -279,9 +279,7 @@ def _escapes(lint: LintContext, item: Item) -> tuple[list[_Escape], int]:
     if item.user_action:
         targets = space.indices("target", lambda f: f.get("user_action") == REGISTER_SECURITY_INFO)
         if not targets:  # no policy names the action: the generic application stands for it
-            targets = space.indices(
-                "target", lambda f: f.get("application_id") == space.base.application_id
-            )
+            targets = lint.generic_target()
             fields.update(application_id="", user_action=REGISTER_SECURITY_INFO)
     escapes: list[_Escape] = []
     classes = _classes(lint, item)

@@ -52,6 +52,7 @@ class LintContext:
     emergency_note: tuple[str, ...]
     refs: dict[str, PolicyRef] = field(default_factory=dict)
     evaluations: int = 0
+    by_id: dict[str, Policy] = field(default_factory=dict)
 
     def evaluate(self, ctx: SignInContext) -> Decision:
         """Decide `ctx` with the engine, counting it."""
@@ -60,11 +61,9 @@ class LintContext:
 
     def policy(self, policy_id: str) -> Policy:
         """The parsed policy with this id."""
-        return self._by_id[policy_id]
-
-    @property
-    def _by_id(self) -> dict[str, Policy]:
-        return {p.id: p for p in self.policy_set.policies}
+        if not self.by_id:
+            self.by_id.update((p.id, p) for p in self.policy_set.policies)
+        return self.by_id[policy_id]
 
     def ref(self, policy_id: str) -> PolicyRef:
         """Where a policy is written."""
@@ -87,8 +86,7 @@ class LintContext:
         for dimension, index in picks:
             values.update(self.space.dimensions[dimension][index].fields)
         values.update(fields)
-        ctx: SignInContext = self.space.vary(values)
-        return ctx
+        return self.space.vary(values)
 
     def generic_target(self) -> list[int]:
         """The index of the target candidate 'an application no policy names'."""

@@ -178,9 +178,7 @@ def _best_case(lint: LintContext, principal: Principal, targets: Sequence[int]) 
 def _blocked(lint: LintContext, principal: Principal) -> list[Finding]:
     space = lint.space
     portals = space.indices("target", lambda f: f.get("application_id") in ADMIN_PORTALS)
-    generic = space.indices(
-        "target", lambda f: f.get("application_id") == space.base.application_id
-    )
+    generic = lint.generic_target()
     for targets, where in ((portals, "the admin portals"), (generic, "any application")):
         if not targets:
             continue
@@ -199,9 +197,7 @@ def _blocked(lint: LintContext, principal: Principal) -> list[Finding]:
 
 def _everyone_blocked(lint: LintContext) -> list[Finding]:
     space = lint.space
-    generic = space.indices(
-        "target", lambda f: f.get("application_id") == space.base.application_id
-    )
+    generic = lint.generic_target()
     blockers: set[str] = set()
     classes = [p for p in space.identities() if not p.service_principal_id] + lint.emergency
     for principal in classes:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pdp.context import SignInContext
 from pdp.engine.evaluate import condition_masks, device_matches
 from pdp.policy.compile import CompiledPolicySet
 from pdp.policy.model import PolicySet
@@ -138,17 +139,14 @@ class SignInSpace:
 
     policy_set: PolicySet
     compiled: CompiledPolicySet
-    base: Any = None  # the SignInContext every candidate varies
+    base: SignInContext  # the sign-in every candidate varies
     dimensions: dict[str, list[Candidate]] = field(default_factory=dict)
     masks: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, policy_set: PolicySet, compiled: CompiledPolicySet) -> SignInSpace:
         """The space of `compiled` (built from `policy_set`)."""
-        from pdp.context import SignInContext  # noqa: PLC0415 - keeps the import list short
-
-        space = cls(policy_set, compiled)
-        space.base = SignInContext(
+        base = SignInContext(
             request_id="lint",
             time=SIGN_IN_TIME,
             user_id=MEMBER,
@@ -157,6 +155,7 @@ class SignInSpace:
             client_app_type="browser",
             **_ip_fields(_outside(compiled, _OUTSIDE_V4)),
         )
+        space = cls(policy_set, compiled, base)
         space.dimensions = {
             "identity": [Candidate(p.label, p.fields()) for p in space.identities()],
             "target": space._targets(),
@@ -190,7 +189,7 @@ class SignInSpace:
         space.masks["devices"] = [space._device_mask(c) for c in DEVICES]
         return space
 
-    def vary(self, fields: dict[str, Any]) -> Any:
+    def vary(self, fields: dict[str, Any]) -> SignInContext:
         """The base sign-in with `fields` replaced."""
         return dataclasses.replace(self.base, **fields)
 
@@ -317,7 +316,7 @@ class SignInSpace:
         return [i for i, c in enumerate(self.dimensions[dimension]) if predicate(c.fields)]
 
 
-def _mask_of(ctx: Any, compiled: CompiledPolicySet, dimension: str) -> int:
+def _mask_of(ctx: SignInContext, compiled: CompiledPolicySet, dimension: str) -> int:
     """The policies whose `dimension` condition matches `ctx`, as the engine computes it."""
     masks = condition_masks(ctx, compiled, ctx.sign_in_risk)
     if dimension == "identity":  # named users or workloadIdentities, by the sign-in
