@@ -297,9 +297,10 @@ async def _decide_all(
         for index, request in enumerate(requests):
             try:
                 ctx = to_context(request, now)
+                decision = await decider.decide(ctx)
             except InvalidRequest as exc:
                 raise _RequestError(index, exc) from exc
-            responses.append(to_response(await decider.decide(ctx), ctx))
+            responses.append(to_response(decision, ctx))
         return responses
     finally:
         await close_assessor(assessor)

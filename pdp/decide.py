@@ -6,7 +6,8 @@ decide differently. `decide` takes the policy set in force once (a reload in the
 a call cannot mix two sets), asks pdp's risk assessor (at most one round trip to the risk
 store), evaluates at the sign-in's own time (`ctx.time`: the request's time, or the clock
 the caller read once when the request had none), and hands the assessor an allowed
-sign-in to record when it records only those. Only domain values pass through here.
+sign-in to record when it records only those. A sign-in with no subject or no target is
+refused before anything is evaluated. Only domain values pass through here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pdp.context import SignInContext
 from pdp.engine.decision import Decision, Verdict
 from pdp.engine.evaluate import evaluate
+from pdp.errors import InvalidRequest
 from pdp.policy_store import PolicyStore
 from pdp.risk.assessment import NO_RISK, RiskAssessor
 
@@ -26,7 +28,8 @@ class Decider:
         self._assessor = assessor
 
     async def decide(self, ctx: SignInContext) -> Decision:
-        """Decide one sign-in; raises NoPolicySet before the first policy set is loaded."""
+        """Decide one sign-in; raises InvalidRequest or NoPolicySet."""
+        require_subject_and_target(ctx)
         compiled = self.store.current  # read once: a reload mid-call cannot mix two sets
         assessor = self._assessor
         if assessor is None:
@@ -40,4 +43,24 @@ class Decider:
 
     def decide_without_risk(self, ctx: SignInContext) -> Decision:
         """`decide` with no risk assessor and no I/O: upstream risk levels only."""
+        require_subject_and_target(ctx)
         return evaluate(ctx, self.store.current, NO_RISK, ctx.time)
+
+
+def require_subject_and_target(ctx: SignInContext) -> None:
+    """Refuse a sign-in that names no one signing in, or nothing signed in to.
+
+    Conditional Access decides who reaches what: a request without a subject (a user or a
+    service principal) or a target (an application, a user action or an authentication
+    context) matches no policy's users or applications, and would be allowed for want of
+    a policy, so it is refused as invalid, whichever way it came in.
+    """
+    if not (ctx.user_id or ctx.service_principal_id):
+        raise InvalidRequest(
+            "subject", "names neither a user_id nor a service_principal_id: who signs in?"
+        )
+    if not (ctx.application_id or ctx.user_action or ctx.authentication_contexts):
+        raise InvalidRequest(
+            "target",
+            "names no application_id, user_action or authentication_contexts: a sign-in to what?",
+        )

@@ -117,7 +117,10 @@ def test_evaluate_time_option_is_the_clock_for_a_request_without_time(
     policy_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--time stands in for the clock, so a request without a time decides reproducibly."""
-    request = write_request(tmp_path, {"requestId": "t"})
+    request = write_request(
+        tmp_path,
+        {"requestId": "t", "subject": {"userId": "u-1"}, "target": {"applicationId": "a-1"}},
+    )
     args = ["evaluate", "--policies", str(policy_dir), "--request", str(request)]
     assert main([*args, "--time", "2024-02-29T23:59:59Z"]) == 0
     assert json.loads(capsys.readouterr().out)["time"] == "2024-02-29T23:59:59Z"
@@ -165,3 +168,15 @@ def test_serve_refuses_a_bad_listen_address(capsys: pytest.CaptureFixture[str]) 
         main(["serve", "--policies", "p", "--listen", "localhost"])
     assert exited.value.code == 2
     assert "expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_request_without_subject_or_target(
+    policy_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`{}` decides nothing: exit 2 naming the missing subject, and no JSON on stdout."""
+    request = write_request(tmp_path, {})
+    code = main(["evaluate", "--policies", str(policy_dir), "--request", str(request)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert "subject: names neither a user_id nor a service_principal_id" in err
