@@ -198,9 +198,7 @@ async def over_grpc(
     """Sequential latency and concurrent throughput of both RPCs on one server."""
     server = grpc.aio.server()
     observer = DecisionObserver()
-    pdp_pb2_grpc.add_PolicyDecisionServiceServicer_to_server(
-        PolicyDecisionService(decider, observer), server
-    )
+    PolicyDecisionService(decider, observer).add_to_server(server)
     add_ext_authz(server, decider, config, observer)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

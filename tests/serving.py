@@ -8,9 +8,9 @@ from pathlib import Path
 import grpc
 
 from pdp.config import Settings
-from pdp.server.grpc_server import SERVICE_NAME, build_server
+from pdp.server.grpc_server import build_server
 from pdp.server.health import Health
-from pdp.server.service import PolicyDecisionService
+from pdp.server.service import SERVICE_NAME, PolicyDecisionService
 
 DEFAULTS = Settings(policies=Path("unused"))
 

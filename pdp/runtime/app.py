@@ -30,9 +30,9 @@ from pdp.observability.metrics import MULTIPROCESS, PUBLISHER, start_metrics_ser
 from pdp.policy_store import PolicyStore
 from pdp.runtime.reload import PolicyReloader, policy_count
 from pdp.runtime.risk import close_assessor, open_assessor
-from pdp.server.grpc_server import SERVICE_NAME, build_server
+from pdp.server.grpc_server import build_server
 from pdp.server.health import Health
-from pdp.server.service import PolicyDecisionService
+from pdp.server.service import SERVICE_NAME, PolicyDecisionService
 from pdp.server.tls import server_credentials
 
 T = TypeVar("T")

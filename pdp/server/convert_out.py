@@ -56,8 +56,68 @@ _NO_SESSION: Final = Session()
 
 def to_response(decision: Decision, ctx: SignInContext) -> pb.EvaluateResponse:
     """The EvaluateResponse for `decision` on `ctx` (decided at the sign-in's time)."""
+    response = _outcome(decision)
+    response.request_id = ctx.request_id
+    response.time.CopyFrom(timestamp(ctx.time))
+    if _has_risk(decision, ctx):
+        response.risk.CopyFrom(_risk(decision, ctx))
+    return response
+
+
+class ResponseWriter:
+    """Decision -> serialized EvaluateResponse, reusing the bytes of what repeats.
+
+    A message's serialized fields can be concatenated, so the response is the request id,
+    then the decision's own fields (version, verdict, requirements, session, policies,
+    messages: the same for every call the engine answers with the same outcome), then the
+    time and the risk report. The engine hands out the same requirement, session, policy
+    and message objects for the same outcome, so their bytes are kept by the identity of
+    those objects (which the entry holds, so the ids stay theirs). The result parses to
+    exactly `to_response(decision, ctx)`.
+    """
+
+    LIMIT: Final = 4096
+
+    def __init__(self) -> None:
+        self._outcomes: dict[tuple[int, int, int, int], tuple[Decision, bytes]] = {}
+
+    def write(self, decision: Decision, ctx: SignInContext) -> bytes:
+        """The serialized EvaluateResponse for `decision` on `ctx`."""
+        outcome = self._outcome_bytes(decision) if not ctx.explain else b""
+        if not outcome:
+            outcome = _outcome(decision).SerializeToString()
+        head = _length_delimited(0x0A, ctx.request_id.encode())  # request_id = 1
+        tail = _length_delimited(0x42, _timestamp_bytes(ctx.time))  # time = 8
+        if _has_risk(decision, ctx):
+            tail += _length_delimited(0x4A, _risk(decision, ctx).SerializeToString())  # = 9
+        return head + outcome + tail
+
+    def _outcome_bytes(self, decision: Decision) -> bytes:
+        requirements, session = decision.requirements, decision.session
+        policies, messages = decision.policies, decision.messages
+        key = (id(requirements), id(session), id(policies), id(messages))
+        found = self._outcomes.get(key)
+        if found is not None:
+            kept, data = found
+            if (
+                kept.requirements is requirements
+                and kept.session is session
+                and kept.policies is policies
+                and kept.messages is messages
+                and kept.verdict is decision.verdict
+                and kept.policy_version == decision.policy_version
+            ):
+                return data
+        data = _outcome(decision).SerializeToString()
+        if len(self._outcomes) >= self.LIMIT:
+            self._outcomes.clear()
+        self._outcomes[key] = (decision, data)
+        return data
+
+
+def _outcome(decision: Decision) -> pb.EvaluateResponse:
+    """The response fields that depend on the decision alone (no id, time or risk)."""
     response = pb.EvaluateResponse(
-        request_id=ctx.request_id,
         policy_version=decision.policy_version,
         decision=VERDICTS[decision.verdict],
         requirements=[
@@ -65,13 +125,43 @@ def to_response(decision: Decision, ctx: SignInContext) -> pb.EvaluateResponse:
         ],
         policies=[_policy(p) for p in decision.policies],
         messages=decision.messages,
-        time=timestamp(ctx.time),
     )
     if decision.session != _NO_SESSION:
         response.session.CopyFrom(_session(decision.session))
-    if decision.risk is not NO_RISK or ctx.sign_in_risk != "none":
-        response.risk.CopyFrom(_risk(decision, ctx))
     return response
+
+
+def _has_risk(decision: Decision, ctx: SignInContext) -> bool:
+    return decision.risk is not NO_RISK or ctx.sign_in_risk != "none"
+
+
+def _length_delimited(tag: int, data: bytes) -> bytes:
+    """One length-delimited protobuf field (`tag` already holds the field number and type)."""
+    return bytes((tag,)) + _varint(len(data)) + data
+
+
+def _varint(value: int) -> bytes:
+    """A protobuf varint; negative int64 values as their 64-bit two's complement."""
+    if value < 0:
+        value += 1 << 64
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _timestamp_bytes(seconds: float) -> bytes:
+    """A google.protobuf.Timestamp message for epoch `seconds`, serialized (nanos rounded)."""
+    whole = math.floor(seconds)
+    nanos = round((seconds - whole) * 1e9)
+    if nanos >= 1_000_000_000:
+        whole, nanos = whole + 1, nanos - 1_000_000_000
+    out = b"\x08" + _varint(whole) if whole else b""  # seconds = 1
+    return out + b"\x10" + _varint(nanos) if nanos else out  # nanos = 2
 
 
 def _risk(decision: Decision, ctx: SignInContext) -> pb.RiskReport:

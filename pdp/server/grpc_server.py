@@ -9,7 +9,6 @@ composition root (`pdp.runtime.app`) decides what goes in; this module only know
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Final
 
 import grpc
 
@@ -17,10 +16,7 @@ from pdp.errors import StartupError
 from pdp.server.health import HEALTH_SERVICE, Health
 from pdp.server.interceptors import MetricsInterceptor
 from pdp.server.reflection import add_reflection
-from pdp.server.service import PolicyDecisionService
-from pdp.v1 import pdp_pb2, pdp_pb2_grpc
-
-SERVICE_NAME: Final[str] = pdp_pb2.DESCRIPTOR.services_by_name["PolicyDecisionService"].full_name
+from pdp.server.service import SERVICE_NAME, PolicyDecisionService
 
 
 def build_server(
@@ -51,7 +47,7 @@ def build_server(
         options=options,
         maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
-    pdp_pb2_grpc.add_PolicyDecisionServiceServicer_to_server(service, server)
+    service.add_to_server(server)
     for add in (more_services or {}).values():
         add(server)
     health.add_to_server(server)

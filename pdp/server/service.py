@@ -1,13 +1,18 @@
 """The gRPC servicer of pdp.v1.PolicyDecisionService: the API's way in, and its way out.
 
-`Evaluate` reads the clock once, maps the EvaluateRequest to a `SignInContext`
-(`convert_in`), asks the shared `Decider`, and maps the `Decision` to an EvaluateResponse
-(`convert_out`). A call whose deadline has already passed when it reaches the handler is not
-evaluated. Errors become statuses through the one table in `pdp.server.status`: a bad
-request is INVALID_ARGUMENT naming the field, no policy set yet is UNAVAILABLE, and anything
-unexpected is INTERNAL, logged once with its traceback; the server keeps serving. Every call
-that reaches the handler is observed exactly once (metrics and one audit record), also when
-it fails or is cancelled.
+`Evaluate` reads the clock once, maps the request's bytes to a `SignInContext` (through the
+`ContextMemo`, which parses and validates only content it has not seen), asks the shared
+`Decider`, and writes the `Decision` as the response's bytes (`ResponseWriter`, which
+reuses the bytes of repeated outcomes). The handler takes and returns bytes: gRPC's own
+(de)serialisation is skipped, so an undecodable message is this code's to refuse (as
+INVALID_ARGUMENT, observed like any refusal) rather than grpc's (UNKNOWN, unobserved).
+
+A call whose deadline has already passed when it reaches the handler is not evaluated.
+Errors become statuses through the one table in `pdp.server.status`: a bad request is
+INVALID_ARGUMENT naming the field, no policy set yet is UNAVAILABLE, and anything unexpected
+is INTERNAL, logged once with its traceback; the server keeps serving. Every call that
+reaches the handler is observed exactly once (metrics and one audit record), also when it
+fails or is cancelled.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Final
 
 import grpc
 import structlog
@@ -22,33 +28,47 @@ import structlog
 from pdp.context import SignInContext
 from pdp.decide import Decider
 from pdp.engine.decision import Decision
-from pdp.errors import ErrorCode, error_code, public_message
+from pdp.errors import ErrorCode, InvalidRequest, error_code, public_message
 from pdp.observability.decisions import DecisionObserver
-from pdp.server.convert_in import describe, to_context
-from pdp.server.convert_out import to_response
+from pdp.server.context_memo import ContextMemo, map_request, parse
+from pdp.server.convert_in import describe
+from pdp.server.convert_out import ResponseWriter
 from pdp.server.status import GRPC_STATUS
-from pdp.v1 import pdp_pb2 as pb
-from pdp.v1 import pdp_pb2_grpc
+from pdp.v1 import pdp_pb2
 
+SERVICE_NAME: Final[str] = pdp_pb2.DESCRIPTOR.services_by_name["PolicyDecisionService"].full_name
 _log = structlog.get_logger(__name__)
 
 
-class PolicyDecisionService(pdp_pb2_grpc.PolicyDecisionServiceServicer):
-    """pdp.v1.PolicyDecisionService over the shared Decider."""
+class PolicyDecisionService:
+    """pdp.v1.PolicyDecisionService over the shared Decider, on serialized messages."""
 
-    def __init__(self, decider: Decider, observer: DecisionObserver) -> None:
+    def __init__(
+        self,
+        decider: Decider,
+        observer: DecisionObserver,
+        memo: ContextMemo | None = None,
+    ) -> None:
         self._decider = decider
         self._observer = observer
+        self._map = map_request(ContextMemo() if memo is None else memo)
+        self._writer = ResponseWriter()
 
-    async def Evaluate(  # noqa: N802, RET503 - the RPC's name; context.abort() raises
-        self,
-        request: pb.EvaluateRequest,
-        context: grpc.aio.ServicerContext[pb.EvaluateRequest, pb.EvaluateResponse],
-    ) -> pb.EvaluateResponse:
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Register the service on `server`, with bytes in and out of the handler."""
+        handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
+            "Evaluate": grpc.unary_unary_rpc_method_handler(self.evaluate)
+        }
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),)
+        )
+        server.add_registered_method_handlers(SERVICE_NAME, handlers)
+
+    async def evaluate(  # noqa: RET503 - context.abort() raises
+        self, body: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> bytes:
         """Decide one sign-in; a failure aborts the call with the status of its ErrorCode."""
         started, created = time.perf_counter(), time.time()
-        if not request.request_id:
-            request.request_id = uuid.uuid4().hex  # the same id in the log and audit record
         ctx: SignInContext | None = None
         decision: Decision | None = None
         code: ErrorCode | None = None
@@ -58,9 +78,9 @@ class PolicyDecisionService(pdp_pb2_grpc.PolicyDecisionServiceServicer):
             if remaining is not None and remaining <= 0:
                 code, message = ErrorCode.DEADLINE_EXCEEDED, "deadline passed before evaluation"
             else:
-                ctx = to_context(request, created)
+                ctx = self._map(body, created)
                 decision = await self._decider.decide(ctx)
-                return to_response(decision, ctx)
+                return self._writer.write(decision, ctx)
         except asyncio.CancelledError:
             code = ErrorCode.CANCELLED
             raise
@@ -68,14 +88,22 @@ class PolicyDecisionService(pdp_pb2_grpc.PolicyDecisionServiceServicer):
             decision = None  # a call that fails after deciding is audited as failed
             code, message = error_code(exc), public_message(exc)
             if code is ErrorCode.INTERNAL:
-                _log.exception("evaluate_failed", error_code=code, request_id=request.request_id)
+                rid = ctx.request_id if ctx is not None else None
+                _log.exception("evaluate_failed", error_code=code, request_id=rid)
         finally:
-            self._observer.observe(
-                ctx if ctx is not None else describe(request, created),
-                decision,
-                created=created,
-                started=started,
-                failure=code,
-            )
+            if ctx is None:
+                ctx = _described(body, created)
+            self._observer.observe(ctx, decision, created=created, started=started, failure=code)
         assert code is not None  # every path without a response set one
         await context.abort(GRPC_STATUS[code], message)
+
+
+def _described(body: bytes, now: float) -> SignInContext:
+    """What the refused request said, for its record (a fresh id when it gave none)."""
+    try:
+        ctx = describe(parse(body), now)
+    except InvalidRequest:  # not even a message
+        ctx = SignInContext(request_id="", time=now)
+    if not ctx.request_id:
+        ctx.request_id = uuid.uuid4().hex
+    return ctx

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,10 @@ def test_metrics_count_decisions_and_policy_results_after_n_calls(
                 stub.Evaluate(pb.EvaluateRequest(network=pb.Network(ip_address="10.0.0.300")))
             assert invalid.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     calls = ROUNDS * len(sign_ins)
-    m = pdp.metrics()
+    deadline = time.monotonic() + 5  # a refused call's status reaches the client first
+    while (m := pdp.metrics()).value("grpc_server_handling_seconds_count", **EVALUATE) < calls + 2:
+        assert time.monotonic() < deadline, "the refused calls were never counted"
+        time.sleep(0.05)
     assert {d: m.value("pdp_decisions_total", decision=d) for d in decisions} == decisions
     assert m.value("pdp_decisions_total") == calls
     assert m.value("grpc_server_started_total", **EVALUATE, grpc_type="unary") == calls + 2

@@ -68,7 +68,11 @@ async def serve_and_call(
 
             def call(n: int, timeout: float) -> grpc.StatusCode:
                 time.sleep(0.05 * n)
-                request = pb.EvaluateRequest(request_id=f"call-{n}")
+                request = pb.EvaluateRequest(
+                    request_id=f"call-{n}",
+                    subject=pb.Subject(user_id="u-1"),
+                    target=pb.Target(application_id="app-1"),
+                )
                 try:
                     stub.Evaluate(request, timeout=timeout)
                 except grpc.RpcError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from serving import grpc_server
 
 from pdp.decide import Decider
 from pdp.errors import STATUS_NUMBERS, ErrorCode, InvalidRequest, NoPolicySet, error_code
+from pdp.observability.audit import AuditLog
 from pdp.observability.decisions import DecisionObserver
 from pdp.policy.diagnostics import PolicySetError
 from pdp.policy_store import PolicyStore
@@ -58,6 +60,11 @@ def parse(data: dict[str, Any]) -> pb.EvaluateRequest:
     return json_format.ParseDict(data, pb.EvaluateRequest())
 
 
+def minimal() -> pb.EvaluateRequest:
+    """The least a valid request says: who signs in to what."""
+    return parse({"subject": {"userId": "u-1"}, "target": {"applicationId": "app-1"}})
+
+
 def test_allow_challenge_and_deny_over_grpc(
     policy_dir: Path, sign_ins: dict[str, dict[str, Any]]
 ) -> None:
@@ -89,7 +96,7 @@ def test_a_challenge_names_the_policy_and_the_requirement(
 
 def test_a_request_without_time_is_decided_at_server_time(policy_dir: Path) -> None:
     """No time in the request: the response carries the server clock it was decided at."""
-    [response] = call(loaded(policy_dir), pb.EvaluateRequest())
+    [response] = call(loaded(policy_dir), minimal())
     assert isinstance(response, pb.EvaluateResponse)
     assert response.time.seconds > 1_700_000_000
     assert len(response.request_id) == 32
@@ -115,7 +122,7 @@ def test_unknown_enum_number_is_invalid_argument_naming_the_field(policy_dir: Pa
 
 def test_no_policy_set_is_unavailable() -> None:
     """Before any policy set is loaded the service answers UNAVAILABLE, a retryable status."""
-    [error] = call(PolicyStore(), pb.EvaluateRequest())
+    [error] = call(PolicyStore(), minimal())
     assert isinstance(error, grpc.aio.AioRpcError)
     assert error.code() is grpc.StatusCode.UNAVAILABLE
 
@@ -129,7 +136,9 @@ def test_a_failed_reload_keeps_serving_the_old_set(policy_dir: Path, tmp_path: P
     with pytest.raises(PolicySetError):
         store.load(broken)
     assert store.current is before
-    [response] = call(store, parse({"authentication": {"methods": ["fido2"]}}))
+    request = minimal()
+    request.authentication.methods.append("fido2")
+    [response] = call(store, request)
     assert isinstance(response, pb.EvaluateResponse)
     assert response.decision == pb.DECISION_ALLOW
 
@@ -154,3 +163,54 @@ def test_each_error_has_one_code_and_one_status(
 def test_the_audit_status_numbers_are_the_grpc_status_codes() -> None:
     """The audit record's status number of each ErrorCode is what the gRPC caller sees."""
     assert {code: GRPC_STATUS[code].value[0] for code in ErrorCode} == dict(STATUS_NUMBERS)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({}, "subject"),
+        ({"target": {"applicationId": "app-1"}, "subject": {"groupIds": ["g-1"]}}, "subject"),
+        ({"subject": {"userId": "u-1"}}, "target"),
+        (
+            {"subject": {"servicePrincipalId": "sp-1"}, "network": {"ipAddress": "1.2.3.4"}},
+            "target",
+        ),
+    ],
+)
+def test_a_sign_in_without_subject_or_target_is_refused(
+    policy_dir: Path, data: dict[str, Any], field: str
+) -> None:
+    """No one signing in, or nothing signed in to: INVALID_ARGUMENT naming it, never ALLOW."""
+    [error] = call(loaded(policy_dir), parse(data))
+    assert isinstance(error, grpc.aio.AioRpcError)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f"{field}: ")
+
+
+def test_undecodable_bytes_are_invalid_argument_and_audited(
+    policy_dir: Path, tmp_path: Path
+) -> None:
+    """Bytes that are no EvaluateRequest: INVALID_ARGUMENT (not UNKNOWN), one audit record."""
+    audit_path = tmp_path / "audit.jsonl"
+
+    async def scenario() -> grpc.aio.AioRpcError:
+        audit = AuditLog(str(audit_path))
+        service = PolicyDecisionService(Decider(loaded(policy_dir)), DecisionObserver(audit))
+        server, port = grpc_server(service)
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                raw = channel.unary_unary("/pdp.v1.PolicyDecisionService/Evaluate")
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await raw(b"\xff\xff\xff", timeout=10)
+                return refused.value
+        finally:
+            await server.stop(grace=None)
+            audit.close()
+
+    error = asyncio.run(scenario())
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "request: not a valid pdp.v1.EvaluateRequest message"
+    [record] = [json.loads(line) for line in audit_path.read_text("utf-8").splitlines()]
+    assert record["status"] == {"errorCode": 3, "failureReason": "invalid_argument"}
+    assert len(record["id"]) == 32  # a fresh id: the bytes gave none
