@@ -191,9 +191,11 @@ SERVE_OPTIONS: Final[tuple[Option, ...]] = (
     _opt("--grace", "SECONDS", _seconds, "10", "10",
          "on SIGTERM or SIGINT, how long calls in flight get to finish"),
     _opt("--max-concurrent-rpcs", "N", _bounded_int(1, 1_000_000), "1000", "1000",
-         "calls in progress per worker; more are refused with RESOURCE_EXHAUSTED"),
+         "decision calls (Evaluate and Check) in progress per worker; more are refused at once "
+         "(RESOURCE_EXHAUSTED, or a 503 denial for Check)"),
     _opt("--max-message-bytes", "N", _bounded_int(1024, 1 << 30), "1048576", "1048576",
-         "largest request or response message"),
+         "largest request message pdp decides (larger ones are refused like calls over the "
+         "limit)"),
     _opt("--tls-cert", "PATH", Path, "", "(plaintext)",
          "server certificate chain (PEM); with --tls-key, serve TLS"),
     _opt("--tls-key", "PATH", Path, "", "(none)", "private key of --tls-cert (PEM)"),

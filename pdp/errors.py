@@ -40,6 +40,10 @@ class NoPolicySet(PdpError, LookupError):  # noqa: N818 - the domain's word for 
         super().__init__("no policy set is loaded")
 
 
+class Overloaded(PdpError):  # noqa: N818 - the state, like NoPolicySet
+    """pdp is over one of its limits for this call: too many at once, or too large."""
+
+
 class StartupError(PdpError):
     """A setting, file or address the process cannot use: one line, naming the flag or file."""
 
@@ -52,6 +56,7 @@ class ErrorCode(enum.StrEnum):
     INTERNAL = "internal"  # a bug in pdp: logged with its traceback
     DEADLINE_EXCEEDED = "deadline_exceeded"  # the caller's deadline passed before evaluation
     CANCELLED = "cancelled"  # the caller went away (or the server stopped) mid-call
+    RESOURCE_EXHAUSTED = "resource_exhausted"  # over pdp's limits (calls at once, size): retry
 
 
 # The canonical status number of each code (google.rpc.Code, the numbers gRPC uses), which
@@ -61,6 +66,7 @@ STATUS_NUMBERS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.CANCELLED: 1,
         ErrorCode.INVALID_ARGUMENT: 3,
         ErrorCode.DEADLINE_EXCEEDED: 4,
+        ErrorCode.RESOURCE_EXHAUSTED: 8,
         ErrorCode.INTERNAL: 13,
         ErrorCode.NO_POLICY_SET: 14,  # UNAVAILABLE
     }
@@ -73,6 +79,8 @@ def error_code(exc: BaseException) -> ErrorCode:
         return ErrorCode.INVALID_ARGUMENT
     if isinstance(exc, NoPolicySet):
         return ErrorCode.NO_POLICY_SET
+    if isinstance(exc, Overloaded):
+        return ErrorCode.RESOURCE_EXHAUSTED
     return ErrorCode.INTERNAL
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 
 from pdp.config import Settings
+from pdp.limits import Limits
 from pdp.server.grpc_server import build_server
 from pdp.server.health import Health
 from pdp.server.service import SERVICE_NAME, PolicyDecisionService
@@ -26,7 +27,6 @@ def grpc_server(
         service,
         health or Health([SERVICE_NAME]),
         "127.0.0.1:0",
-        max_message_bytes=DEFAULTS.max_message_bytes,
-        max_concurrent_rpcs=DEFAULTS.max_concurrent_rpcs,
+        limits=Limits(DEFAULTS.max_concurrent_rpcs, DEFAULTS.max_message_bytes),
         more_services=more_services,
     )

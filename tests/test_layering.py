@@ -27,18 +27,19 @@ ALLOWED: dict[str, set[str]] = {
     "pdp.v1": set(),  # generated
     "pdp.context": FOUNDATION,
     "pdp.context_values": FOUNDATION | {"pdp.context"},
+    "pdp.limits": set(),
     "pdp.policy": FOUNDATION,
     "pdp.risk": DOMAIN | {"pdp.policy"},
     "pdp.engine": DOMAIN | {"pdp.policy", "pdp.risk"},
     "pdp.policy_store": FOUNDATION | {"pdp.policy"},
     "pdp.decide": DECIDING - {"pdp.decide"},
     "pdp.observability": DOMAIN | {"pdp.engine", "pdp.risk", "pdp.policy"},
-    "pdp.server": DECIDING | {"pdp.observability", "pdp.v1"},
-    "pdp.gateway": DECIDING | {"pdp.observability"},
+    "pdp.server": DECIDING | {"pdp.observability", "pdp.limits", "pdp.v1"},
+    "pdp.gateway": DECIDING | {"pdp.observability", "pdp.limits"},
     "pdp.console": set(),
     "pdp.config": FOUNDATION | {"pdp.gateway", "pdp.risk", "pdp.console"},
     "pdp.runtime": DECIDING
-    | {"pdp.observability", "pdp.server", "pdp.gateway", "pdp.config", "pdp.v1"},
+    | {"pdp.observability", "pdp.server", "pdp.gateway", "pdp.config", "pdp.limits", "pdp.v1"},
     # The policy owners' tools: domain values, and the gRPC API's request mapping for test
     # suites' sign-ins (in one module, pdp.tooling.request_json).
     "pdp.tooling": DECIDING | {"pdp.server", "pdp.v1"},

@@ -42,6 +42,8 @@ _REJECTED: Final[Mapping[ErrorCode, tuple[int, str]]] = {
     ErrorCode.INVALID_ARGUMENT: (403, "The request could not be evaluated."),
     ErrorCode.NO_POLICY_SET: (503, "Access policies are not loaded yet. Try again shortly."),
     ErrorCode.INTERNAL: (500, "Access could not be evaluated. Contact your administrator."),
+    ErrorCode.RESOURCE_EXHAUSTED: (503, "Access cannot be evaluated right now. Try again shortly."),
+    ErrorCode.DEADLINE_EXCEEDED: (503, "Access cannot be evaluated right now. Try again shortly."),
 }
 
 

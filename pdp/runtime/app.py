@@ -24,6 +24,7 @@ import structlog
 from pdp.config import Settings
 from pdp.decide import Decider
 from pdp.gateway.service import EXT_AUTHZ_SERVICE, add_ext_authz
+from pdp.limits import Limits
 from pdp.observability.audit import AuditLog
 from pdp.observability.decisions import DecisionObserver
 from pdp.observability.metrics import MULTIPROCESS, PUBLISHER, start_metrics_server
@@ -132,15 +133,15 @@ def _grpc_server(
 ) -> tuple[grpc.aio.Server, int]:
     """The gRPC server with both ways in (the decision API and Envoy's ext_authz), bound."""
     gateway = settings.gateway()
+    limits = Limits(settings.max_concurrent_rpcs, settings.max_message_bytes)  # both ways in
     ext_authz = {
-        EXT_AUTHZ_SERVICE: lambda server: add_ext_authz(server, decider, gateway, observer)
+        EXT_AUTHZ_SERVICE: lambda server: add_ext_authz(server, decider, gateway, observer, limits)
     }
     return build_server(
-        PolicyDecisionService(decider, observer),
+        PolicyDecisionService(decider, observer, limits),
         health,
         settings.listen,
-        max_message_bytes=settings.max_message_bytes,
-        max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        limits=limits,
         credentials=server_credentials(settings.tls_cert, settings.tls_key, settings.client_ca),
         shared_port=shared_port,
         more_services=ext_authz,

@@ -130,6 +130,13 @@ def parse(body: bytes) -> pb.EvaluateRequest:
         raise InvalidRequest("request", "not a valid pdp.v1.EvaluateRequest message") from None
 
 
+def request_id_of(body: bytes) -> str:
+    """The request id at the start of `body`, cut to a usable length ("" when there is none)."""
+    envelope = _envelope(body)
+    rid = "" if envelope is None else envelope[0]
+    return rid if len(rid) <= cv.MAX_REQUEST_ID and rid.isprintable() else ""
+
+
 def _time(seconds: int, nanos: int) -> float:
     if not (cv.MIN_EPOCH_S <= seconds <= cv.MAX_EPOCH_S and 0 <= nanos < 1_000_000_000):
         raise InvalidRequest("time", f"not a valid timestamp: seconds={seconds} nanos={nanos}")

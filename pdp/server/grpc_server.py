@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 import grpc
 
 from pdp.errors import StartupError
+from pdp.limits import STREAMS, InFlight, Limits, hard_limit, message_cap
 from pdp.server.health import HEALTH_SERVICE, Health
-from pdp.server.interceptors import MetricsInterceptor
 from pdp.server.reflection import add_reflection
 from pdp.server.service import SERVICE_NAME, PolicyDecisionService
 
@@ -24,8 +24,7 @@ def build_server(
     health: Health,
     listen: str,
     *,
-    max_message_bytes: int,
-    max_concurrent_rpcs: int,
+    limits: Limits,
     credentials: grpc.ServerCredentials | None = None,
     shared_port: bool = False,
     more_services: Mapping[str, Callable[[grpc.aio.Server], None]] | None = None,
@@ -35,23 +34,25 @@ def build_server(
     `shared_port` lets several worker processes bind the same port (SO_REUSEPORT); without
     it a port in use is an error. Port 0 binds a free port. `more_services` maps the full
     name of each further service (e.g. Envoy's ext_authz) to the function adding it to the
-    server; reflection lists them too. Raises StartupError when the address cannot be bound.
+    server; reflection lists them too. `limits` are the ones the decision handlers apply;
+    grpc's own are set above them (`pdp.limits`). Raises StartupError when the address
+    cannot be bound.
     """
+    cap = message_cap(limits.max_message_bytes)
     options = [
         ("grpc.so_reuseport", 1 if shared_port else 0),
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", cap),
+        ("grpc.max_send_message_length", cap),
     ]
     server = grpc.aio.server(
-        interceptors=[MetricsInterceptor()],
-        options=options,
-        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        options=options, maximum_concurrent_rpcs=hard_limit(limits.in_flight.limit)
     )
     service.add_to_server(server)
     for add in (more_services or {}).values():
         add(server)
-    health.add_to_server(server)
-    add_reflection((SERVICE_NAME, *(more_services or {}), HEALTH_SERVICE), server)
+    streams = InFlight(STREAMS)  # health Watch and reflection: a budget of their own
+    health.add_to_server(server, streams)
+    add_reflection((SERVICE_NAME, *(more_services or {}), HEALTH_SERVICE), server, streams)
     try:
         if credentials is None:
             port = server.add_insecure_port(listen)

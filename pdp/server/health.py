@@ -19,6 +19,9 @@ from typing import Any, Final
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
+from pdp.limits import InFlight
+from pdp.server.calls import generated_handlers, register
+
 SERVING: Final[int] = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: Final[int] = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN: Final[int] = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
@@ -33,9 +36,10 @@ class Health(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         self._changed = asyncio.Event()
         self._final = False
 
-    def add_to_server(self, server: grpc.aio.Server) -> None:
-        """Register grpc.health.v1.Health on `server`."""
-        health_pb2_grpc.add_HealthServicer_to_server(self, server)
+    def add_to_server(self, server: grpc.aio.Server, streams: InFlight) -> None:
+        """Register grpc.health.v1.Health on `server`, counted; Watch streams within `streams`."""
+        handlers = generated_handlers(health_pb2_grpc.add_HealthServicer_to_server, self)
+        register(server, HEALTH_SERVICE, handlers[HEALTH_SERVICE], streams)
 
     def serving(self) -> None:
         """Every service SERVING (ignored once shutting down)."""

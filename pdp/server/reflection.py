@@ -18,6 +18,9 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 from grpc_reflection.v1alpha import reflection_pb2 as v1alpha
 
+from pdp.limits import InFlight
+from pdp.server.calls import register
+
 V1ALPHA_SERVICE: Final[str] = reflection.SERVICE_NAME  # grpc.reflection.v1alpha.ServerReflection
 V1_PACKAGE: Final = "grpc.reflection.v1"
 V1_SERVICE: Final = f"{V1_PACKAGE}.ServerReflection"
@@ -25,20 +28,23 @@ REFLECTION_SERVICES: Final = (V1_SERVICE, V1ALPHA_SERVICE)
 _V1_FILE: Final = "grpc/reflection/v1/reflection.proto"
 
 
-def add_reflection(service_names: Iterable[str], server: grpc.aio.Server) -> None:
-    """Serve reflection v1 and v1alpha on `server`, listing `service_names` and themselves."""
+def add_reflection(
+    service_names: Iterable[str], server: grpc.aio.Server, streams: InFlight
+) -> None:
+    """Serve reflection v1 and v1alpha on `server`, listing `service_names` and themselves.
+
+    Both are counted like every call, and their streams share the budget `streams`.
+    """
     _add_v1_descriptor(descriptor_pool.Default())
     names = tuple(dict.fromkeys((*service_names, *REFLECTION_SERVICES)))
     servicer = reflection.aio.ReflectionServicer(names)
-    reflection.enable_server_reflection(names, server)  # v1alpha, its own servicer
     handler = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,
         request_deserializer=v1alpha.ServerReflectionRequest.FromString,
         response_serializer=v1alpha.ServerReflectionResponse.SerializeToString,
     )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(V1_SERVICE, {"ServerReflectionInfo": handler}),)
-    )
+    for service in REFLECTION_SERVICES:
+        register(server, service, {"ServerReflectionInfo": handler}, streams)
 
 
 def _add_v1_descriptor(pool: descriptor_pool.DescriptorPool) -> None:

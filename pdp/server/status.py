@@ -22,5 +22,6 @@ GRPC_STATUS: Final[Mapping[ErrorCode, grpc.StatusCode]] = MappingProxyType(
         ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
         ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
         ErrorCode.CANCELLED: grpc.StatusCode.CANCELLED,
+        ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     }
 )

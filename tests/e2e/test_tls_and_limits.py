@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
-import time
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from pdp_process import PdpProcess, Watcher, channel, requests_of
+from pdp_process import PdpProcess, requests_of
 
+from pdp.limits import STREAMS
 from pdp.v1 import pdp_pb2 as pb
 from pdp.v1 import pdp_pb2_grpc
 
@@ -117,42 +119,46 @@ def test_mutual_tls_answers_a_client_with_a_certificate_and_refuses_others(
         assert pdp.stop() == 0
 
 
-def test_limits_refuse_calls_over_the_concurrency_limit_and_oversized_messages(
-    policy_dir: Path, sign_ins: dict[str, dict[str, Any]]
+def test_idle_watch_streams_never_starve_decisions_and_big_messages_are_refused(
+    policy_dir: Path, sign_ins: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
-    """Over --max-concurrent-rpcs or --max-message-bytes: RESOURCE_EXHAUSTED, not a queue."""
+    """Streams past their own budget get RESOURCE_EXHAUSTED; decisions and health still answer.
+
+    A message over --max-message-bytes is refused by pdp (RESOURCE_EXHAUSTED), and audited.
+    """
     request = requests_of(sign_ins)["challenge_mfa"]
-    args = ("--max-concurrent-rpcs", "2", "--max-message-bytes", "4096")
-    with PdpProcess(policy_dir, *args) as pdp, channel(pdp.wait_ready().address) as ch:
-        stub = pdp_pb2_grpc.PolicyDecisionServiceStub(ch)
-        watchers = [Watcher(pdp.address, ""), Watcher(pdp.address, "")]  # two long calls
-        try:
-            for watcher in watchers:
-                assert watcher.wait_for(1)  # each holds a slot
-            started = time.monotonic()
-            with pytest.raises(grpc.RpcError) as refused:
-                stub.Evaluate(request, timeout=10)
+    audit = tmp_path / "audit.jsonl"
+    args = ("--max-concurrent-rpcs", "2", "--max-message-bytes", "4096", "--audit-log", str(audit))
+
+    async def scenario(address: str) -> None:
+        async with grpc.aio.insecure_channel(address) as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            streams = [health.Watch(health_pb2.HealthCheckRequest()) for _ in range(STREAMS)]
+            for stream in streams:  # each open stream has sent its first status
+                assert (await stream.read()).status == health_pb2.HealthCheckResponse.SERVING
+            extra = health.Watch(health_pb2.HealthCheckRequest())
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await extra.read()
             assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert time.monotonic() - started < 2
-            watchers.pop().close()
-            codes = []  # the slot frees just after the cancel: retry briefly
-            for _ in range(100):
-                try:
-                    assert stub.Evaluate(request, timeout=10).decision == pb.DECISION_CHALLENGE
-                    break
-                except grpc.RpcError as error:
-                    codes.append(error.code())
-                    time.sleep(0.05)
-            else:
-                pytest.fail(f"no slot freed: {codes}")
-            assert set(codes) <= {grpc.StatusCode.RESOURCE_EXHAUSTED}
+            stub = pdp_pb2_grpc.PolicyDecisionServiceStub(ch)
+            for _ in range(5):  # the decision budget is untouched by the streams
+                assert (await stub.Evaluate(request, timeout=10)).decision == (
+                    pb.DECISION_CHALLENGE
+                )
+            check = await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+            assert check.status == health_pb2.HealthCheckResponse.SERVING
             big = pb.EvaluateRequest()
             big.CopyFrom(request)
+            big.request_id = "too-big"
             big.subject.group_ids.extend(f"{i:08d}-0000-0000-0000-000000000000" for i in range(200))
-            with pytest.raises(grpc.RpcError) as too_big:
-                stub.Evaluate(big, timeout=10)
+            with pytest.raises(grpc.aio.AioRpcError) as too_big:
+                await stub.Evaluate(big, timeout=10)
             assert too_big.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-        finally:
-            for watcher in watchers:
-                watcher.close()
+            for stream in streams:
+                stream.cancel()
+
+    with PdpProcess(policy_dir, *args) as pdp:
+        asyncio.run(scenario(pdp.wait_ready().address))
         assert pdp.stop() == 0
+    records = {r["id"]: r for r in map(json.loads, audit.read_text("utf-8").splitlines())}
+    assert records["too-big"]["status"] == {"errorCode": 8, "failureReason": "resource_exhausted"}
