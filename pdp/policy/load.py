@@ -9,7 +9,7 @@ policies to named locations and strengths. Any error refuses the whole set
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ def load_policy_set(root: Path) -> tuple[PolicySet, list[Diagnostic]]:
     locations: dict[str, NamedLocation] = {}
     strengths: dict[str, AuthenticationStrength] = dict(v.BUILT_IN_STRENGTHS)
     inline_strengths: dict[str, AuthenticationStrength] = {}
-    groups: dict[str, frozenset[str]] = dict(v.DEFAULT_APPLICATION_GROUPS)
+    group_config = _GroupConfig()
     seen: dict[str, str] = {}
     for doc in sources.documents:
         reader = Reader(doc.file, doc.label, diagnostics)
@@ -60,13 +60,14 @@ def load_policy_set(root: Path) -> tuple[PolicySet, list[Diagnostic]]:
             if strength is not None:
                 strengths[strength.id] = strength
         elif doc.kind is DocumentKind.PDP_CONFIG:
-            groups.update(_config(doc.data, _at(reader, doc)))
+            _config(doc.data, _at(reader, doc), group_config)
         else:
             location = _location(doc, _at(reader, doc))
             if location is not None:
                 locations[location.id] = location
     for strength_id, strength in inline_strengths.items():
         strengths.setdefault(strength_id, strength)
+    groups = group_config.apply(v.DEFAULT_APPLICATION_GROUPS)
     _check_references(policies, origins, locations, strengths, groups, diagnostics)
     if any(d.severity is Severity.ERROR for d in diagnostics):
         raise PolicySetError(diagnostics)
@@ -183,20 +184,47 @@ def _strength(data: Mapping[str, Any], r: Reader) -> AuthenticationStrength | No
     )
 
 
-def _config(data: Mapping[str, Any], r: Reader) -> dict[str, frozenset[str]]:
-    """Pdp's own config document: `{"pdp": {"applicationGroups": {name: [app ids]}}}`."""
+@dataclass(slots=True)
+class _GroupConfig:
+    """Application groups from pdp config documents: replacements first, then extensions."""
+
+    replace: dict[str, frozenset[str]] = field(default_factory=dict)
+    extend: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def apply(self, built_in: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+        """The built-in groups with this configuration applied (names compare ignoring case)."""
+        groups = dict(built_in)
+        names = {name.lower(): name for name in groups}
+        for changes, keep in ((self.replace, False), (self.extend, True)):
+            for name, ids in changes.items():
+                key = names.setdefault(name.lower(), name)
+                groups[key] = (groups.get(key, frozenset()) if keep else frozenset()) | ids
+        return groups
+
+
+def _config(data: Mapping[str, Any], r: Reader, into: _GroupConfig) -> None:
+    """Pdp's own config document: `{"pdp": {"applicationGroups": {name: [app ids]}}}`.
+
+    A list extends a built-in bundle of that name (or defines a new group); an object
+    `{"replace": [app ids]}` replaces the built-in members instead.
+    """
     section = r.obj(data.get("pdp"), "$.pdp") or {}
     for key in section:
         if key != "applicationGroups":
             r.error(f"$.pdp.{key}", "unknown pdp config key (known: applicationGroups)")
-    groups_obj = r.obj(section.get("applicationGroups"), "$.pdp.applicationGroups") or {}
-    groups: dict[str, frozenset[str]] = {}
-    for name in groups_obj:
-        ids = r.ids(groups_obj, name, "$.pdp.applicationGroups")
+    path = "$.pdp.applicationGroups"
+    groups_obj = r.obj(section.get("applicationGroups"), path) or {}
+    for name, value in groups_obj.items():
+        target, holder, key, where = into.extend, groups_obj, name, path
+        if isinstance(value, dict):
+            for extra in value:
+                if extra != "replace":
+                    r.error(f"{path}.{name}.{extra}", "unknown key (known: replace)")
+            target, holder, key, where = into.replace, value, "replace", f"{path}.{name}"
+        ids = r.ids(holder, key, where)
         if not ids:
-            r.error(f"$.pdp.applicationGroups.{name}", "an application group needs app ids")
-        groups[name] = ids
-    return groups
+            r.error(f"{where}.{key}", "an application group needs app ids")
+        target[name] = target.get(name, frozenset()) | ids
 
 
 def _check_references(  # noqa: PLR0917 - private, one call site

@@ -2,12 +2,13 @@
 
 Each closed set maps the lower-cased spelling to the canonical Graph spelling, so that
 `All`, `all` and `ALL` read the same (real exports mix case). Built-in authentication
-strengths and the default application groups are data here, not code, because Microsoft
-updates them (they can be overridden by the policy set itself).
+strengths are data here, not code, because Microsoft updates them (they can be overridden
+by the policy set itself); the application bundles are data files (`pdp.policy.app_bundles`).
 """
 
 from __future__ import annotations
 
+from pdp.policy.app_bundles import BUNDLES
 from pdp.policy.model import AuthenticationStrength
 
 
@@ -106,25 +107,10 @@ BUILT_IN_STRENGTHS: dict[str, AuthenticationStrength] = {
     )
 }
 
-# Application groups Graph accepts in includeApplications / excludeApplications. Their
-# membership is Microsoft's and changes; these defaults hold the well-known first-party app
-# ids and can be replaced or extended in a pdp config document (`pdp.applicationGroups`).
+# Application groups Graph accepts in includeApplications / excludeApplications (and the
+# Windows Azure Service Management API app id, which Entra expands the same way). Their
+# membership is Microsoft's and changes: it is data (`pdp.policy.app_bundles`), which a pdp
+# config document can extend or replace (`pdp.applicationGroups`).
 DEFAULT_APPLICATION_GROUPS: dict[str, frozenset[str]] = {
-    "Office365": frozenset(
-        {
-            "00000002-0000-0ff1-ce00-000000000000",  # Office 365 Exchange Online
-            "00000003-0000-0ff1-ce00-000000000000",  # Office 365 SharePoint Online
-            "00000004-0000-0ff1-ce00-000000000000",  # Skype for Business Online
-            "cc15fd57-2c6c-4117-a88c-83b1d56b4bbe",  # Microsoft Teams Services
-            "1fec8e78-bce4-4aaf-ab1b-5451cc387264",  # Microsoft Teams (client)
-            "4345a7b9-9a63-4910-a426-35363201d503",  # Office 365 portal (office.com)
-            "00000006-0000-0ff1-ce00-000000000000",  # Microsoft Office 365 Portal
-        }
-    ),
-    "MicrosoftAdminPortals": frozenset(
-        {
-            "c44b4083-3bb0-49c1-b47d-974e53cbdf3c",  # Azure portal
-            "00000006-0000-0ff1-ce00-000000000000",  # Microsoft 365 admin center
-        }
-    ),
+    name: bundle.app_ids for name, bundle in BUNDLES.items()
 }

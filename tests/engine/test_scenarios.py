@@ -10,6 +10,7 @@ File format (unknown keys at the top level, in `risk`, in `expect` and below it 
 so a typo cannot pass silently; JSON-path-like names are Graph's and the proto's):
 
     description: one sentence: what this scenario pins
+    source: https://learn.microsoft.com/...   # optional: the page that documents the rule
     policies:            # Graph documents, written to one JSON file and loaded as a set:
       - {...}            #   conditionalAccessPolicy, ipNamedLocation, countryNamedLocation,
                          #   compliantNetworkNamedLocation, authenticationStrengthPolicy
@@ -64,7 +65,7 @@ from pdp.v1 import pdp_pb2
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 DEFAULT_NOW = "2026-05-01T12:00:00Z"
 
-TOP_KEYS = {"description", "policies", "risk", "now", "request", "expect"}
+TOP_KEYS = {"description", "source", "policies", "risk", "now", "request", "expect"}
 TOP_REQUIRED = {"description", "policies", "request", "expect"}
 RISK_KEYS = {"signInRisk"}
 EXPECT_KEYS = {"decision", "requirements", "session", "policies", "messages"}
@@ -153,6 +154,9 @@ def load_scenario(path: Path) -> Scenario:
     _keys(name, data, TOP_KEYS, TOP_REQUIRED)
     if not isinstance(data["description"], str) or not data["description"].strip():
         raise ScenarioError(f"{name}: description must be a non-empty sentence")
+    source = data.get("source")
+    if source is not None and not (isinstance(source, str) and source.startswith("https://")):
+        raise ScenarioError(f"{name}: source must be the https:// address of the page it cites")
     if not isinstance(data["policies"], list):
         raise ScenarioError(f"{name}: policies must be a list of Graph documents")
     if not isinstance(data["request"], dict):
@@ -334,6 +338,7 @@ _VALID = {
             "expect.requirements[0]",
         ),
         ({"risk": {"signinRisk": "high"}}, "risk: unknown key(s)"),
+        ({"source": "learn.microsoft.com/page"}, "source must be the https:// address"),
     ],
 )
 def test_scenario_format_rejects_typos(
