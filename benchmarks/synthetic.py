@@ -347,6 +347,7 @@ def policy_document(rng: random.Random, u: Universe, index: int) -> dict[str, An
     if grant and grant["builtInControls"] == ["block"] and not workload:
         _narrow_block(rng, u, conditions)
     session = _session(rng, grant is None)
+    _as_entra_saves_it(conditions, grant, session)
     roll = rng.random()
     state = "enabled" if roll < 0.6 else "disabled" if roll >= 0.9 else ""
     controls = "+".join(grant["builtInControls"] or ["AuthStrength"]) if grant else "Session"
@@ -358,6 +359,22 @@ def policy_document(rng: random.Random, u: Universe, index: int) -> dict[str, An
         "grantControls": grant,
         "sessionControls": session,
     }
+
+
+def _as_entra_saves_it(conditions: dict[str, Any], grant: Any, session: Any) -> None:
+    """Keep to what Entra saves (pdp refuses the rest).
+
+    Persistent browser and password change need All resources, and a password change policy
+    has no conditions besides users and user risk.
+    """
+    apps = conditions["applications"]
+    if session and "persistentBrowser" in session:
+        apps["includeApplications"] = ["All"]
+    if grant and "passwordChange" in grant["builtInControls"]:
+        conditions["applications"] = {"includeApplications": ["All"], "excludeApplications": []}
+        conditions["clientAppTypes"] = ["all"]
+        for key in ("locations", "platforms", "signInRiskLevels", "devices"):
+            conditions.pop(key, None)
 
 
 def workspace_policy(rng: random.Random, u: Universe, index: int) -> dict[str, Any]:

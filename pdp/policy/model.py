@@ -96,6 +96,15 @@ class Applications:
     include_user_actions: frozenset[str] = frozenset()  # urn:user:... (lower-case)
     include_authentication_contexts: frozenset[str] = frozenset()  # c1..c99 (lower-case)
 
+    @property
+    def targets_anything(self) -> bool:
+        """Whether any sign-in can match: an app, a user action or an authentication context."""
+        return bool(
+            self.include_applications - {NONE}
+            or self.include_user_actions
+            or self.include_authentication_contexts
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class IncludeExclude:

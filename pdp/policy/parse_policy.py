@@ -14,6 +14,7 @@ from typing import Any
 
 from pdp.policy import vocabulary as v
 from pdp.policy.device_filter import DeviceFilterError, parse_device_filter
+from pdp.policy.entra_rules import refusals
 from pdp.policy.model import (
     ALL,
     ALL_TRUSTED,
@@ -107,7 +108,7 @@ def parse_policy(
         reader.warn(path, "no grant or session controls: the policy can never affect a sign-in")
     if any(d.severity == "error" for d in reader.diagnostics[before:]) or state_text is None:
         return None
-    return Policy(
+    policy = Policy(
         id=policy_id.lower(),
         display_name=display_name,
         state=PolicyState(state_text),
@@ -116,6 +117,10 @@ def parse_policy(
         session=session,
         source=source,
     )
+    findings = refusals(policy)
+    for finding in findings:
+        (reader.error if finding.refused else reader.warn)(finding.path, finding.text())
+    return None if any(f.refused for f in findings) else policy
 
 
 def _conditions(raw: Mapping[str, Any], r: Reader, path: str) -> Conditions:
@@ -131,6 +136,11 @@ def _conditions(raw: Mapping[str, Any], r: Reader, path: str) -> Conditions:
     included = users.include_users - {NONE} or users.include_groups or users.include_roles
     if not included and users.include_guests is None and not client_apps.configured:
         r.warn(f"{path}.users", "no users or workload identities included: never applies")
+    if not applications.targets_anything:
+        r.warn(
+            f"{path}.applications",
+            "no applications, user actions or authentication contexts included: never applies",
+        )
     client_app_types: set[str] = set()
     for item in r.strings(raw, "clientAppTypes", path):
         alias = v.CLIENT_APP_TYPE_ALIASES.get(item.lower())
@@ -364,8 +374,6 @@ def _grant(
         if configured(obj.get("operator")):
             r.warn(path, "grantControls has an operator but no controls: ignored")
         return None
-    if "mfa" in controls and any(c.startswith("authenticationStrength:") for c in controls):
-        r.warn(path, "Graph does not allow mfa and an authentication strength in one policy")
     return GrantControls(operator=operator, controls=tuple(dict.fromkeys(controls)), block=block)
 
 

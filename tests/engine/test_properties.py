@@ -384,11 +384,62 @@ def _rfc3339(seconds: int) -> str:
 ASSESSMENTS = st.builds(Assessment, sign_in_risk=st.sampled_from(LEVELS))
 
 
+def entra_valid(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a random policy changed just enough that Entra would save it.
+
+    The generators combine fields freely; Entra refuses some combinations (and so does pdp,
+    see `pdp.policy.entra_rules`), so each broken rule is repaired the smallest way.
+    """
+    doc = copy.deepcopy(document)
+    cond, grant = doc["conditions"], doc["grantControls"]
+    apps = cond["applications"]
+    workload = bool(cond.get("clientApplications", {}).get("includeServicePrincipals"))
+    if grant is not None:
+        builtin = [c for c in grant.get("builtInControls", []) if c != "passwordChange"]
+        if "mfa" in builtin and grant.get("authenticationStrength"):
+            builtin.remove("mfa")
+        grant["builtInControls"] = builtin
+        if workload:
+            builtin = ["block"]
+            doc["grantControls"] = grant = {"operator": "OR", "builtInControls": builtin}
+        if "urn:user:registerdevice" in apps.get("includeUserActions", []):
+            if "block" in builtin:
+                apps["includeUserActions"] = []
+            else:
+                grant["builtInControls"] = [c for c in builtin if c == "mfa"]
+                grant.pop("termsOfUse", None)
+                grant.pop("customAuthenticationFactors", None)
+                if not grant["builtInControls"] and not grant.get("authenticationStrength"):
+                    grant["builtInControls"] = ["mfa"]
+    if "urn:user:registerdevice" in apps.get("includeUserActions", []):
+        cond["clientAppTypes"] = ["all"]
+        cond.pop("devices", None)
+    if workload:
+        apps["includeAuthenticationContextClassReferences"] = []
+    session = doc["sessionControls"]
+    if session and "All" not in apps.get("includeApplications", []):
+        session.pop("persistentBrowser", None)
+    if (
+        doc["grantControls"] is not None
+        and not any(
+            doc["grantControls"].get(key)
+            for key in ("builtInControls", "authenticationStrength", "termsOfUse")
+        )
+        and not doc["grantControls"].get("customAuthenticationFactors")
+    ):
+        doc["grantControls"] = {"operator": "OR", "builtInControls": ["mfa"]}
+    return doc
+
+
 def compile_documents(documents: list[dict[str, Any]]) -> tuple[PolicySet, CompiledPolicySet]:
-    """Load and compile Graph documents (plus the fixed locations and groups) from a file."""
+    """Load and compile Graph documents (plus the fixed locations and groups) from a file.
+
+    Every policy is first made one Entra would save (`entra_valid`).
+    """
+    valid = [entra_valid(d) for d in documents]
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "policies.json"
-        source.write_text(json.dumps([*FIXED_DOCUMENTS, *documents]), encoding="utf-8")
+        source.write_text(json.dumps([*FIXED_DOCUMENTS, *valid]), encoding="utf-8")
         policy_set, _ = load_policy_set(source)
     return policy_set, compile_policy_set(policy_set)
 

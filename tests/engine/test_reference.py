@@ -123,24 +123,23 @@ def test_ipv4_mapped_address_is_read_as_ipv4(tmp_path: Path) -> None:
 
 def test_every_reason_in_what_if_order(tmp_path: Path) -> None:
     """A workload-identity sign-in missing every condition lists them in Graph's order."""
-    policy_set = load(
-        tmp_path,
-        policy(
-            "p",
-            users={"includeUsers": ["None"]},
-            clientApplications={"includeServicePrincipals": ["sp2"]},
-            applications={"includeApplications": ["a1"]},
-            platforms={"includePlatforms": ["iOS"]},
-            devices={"deviceFilter": {"mode": "include", "rule": 'device.model -eq "x"'}},
-            clientAppTypes=["browser"],
-            locations={"includeLocations": ["loc-missing"]},
-            signInRiskLevels=["high"],
-            userRiskLevels=["high"],
-            servicePrincipalRiskLevels=["high"],
-            insiderRiskLevels="elevated",
-            authenticationFlows={"transferMethods": "deviceCodeFlow"},
-        ),
+    workload = policy(
+        "p",
+        users={"includeUsers": ["None"]},
+        clientApplications={"includeServicePrincipals": ["sp2"]},
+        applications={"includeApplications": ["a1"]},
+        platforms={"includePlatforms": ["iOS"]},
+        devices={"deviceFilter": {"mode": "include", "rule": 'device.model -eq "x"'}},
+        clientAppTypes=["browser"],
+        locations={"includeLocations": ["loc-missing"]},
+        signInRiskLevels=["high"],
+        userRiskLevels=["high"],
+        servicePrincipalRiskLevels=["high"],
+        insiderRiskLevels="elevated",
+        authenticationFlows={"transferMethods": "deviceCodeFlow"},
     )
+    workload["grantControls"] = {"operator": "OR", "builtInControls": ["block"]}
+    policy_set = load(tmp_path, workload)
     ctx = SignInContext(request_id="r", time=TIME, service_principal_id="sp1")
     assert applicability(ctx, policy_set)["p"] == (
         "workloadIdentities",

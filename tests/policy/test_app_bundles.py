@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ def test_bundle_file_names_its_sources_and_every_id(name: str) -> None:
     assert bundle.sources
     for source in bundle.sources:
         assert source.url.startswith("https://"), source
-        assert date.fromisoformat(source.read) <= date.today(), source
+        assert date.fromisoformat(source.read) <= datetime.now(tz=UTC).date(), source
     ids = [m.app_id for m in bundle.members]
     assert len(ids) == len(set(ids)), "an app id is listed twice"
     for member in bundle.members:
