@@ -35,6 +35,9 @@ class SignInContext:
     application_id: str = ""
     user_action: str = ""
     authentication_contexts: frozenset[str] = frozenset()
+    # Custom security attributes of the target application, for application filters (see
+    # pdp.policy.application_filter): "set_attribute" lower-cased -> value(s); absent = null.
+    application_attributes: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     # from where
     ip_address: str = ""  # normalised text form, "" when not given
     ip_value: int | None = None  # the address as an integer (IPv4-mapped IPv6 unwrapped)

@@ -70,7 +70,13 @@ def condition_masks(
         identity_reason = Condition.USERS
         identity = _user_mask(ctx, c)
     app = ctx.application_id
-    target = (c.all_apps | c.apps.get(app, 0)) & ~c.excluded_apps.get(app, 0)
+    excluded = c.excluded_apps.get(app, 0)
+    target = (c.all_apps | c.apps.get(app, 0)) & ~excluded
+    if c.app_filters and app:
+        attributes = ctx.application_attributes
+        for app_filter, include, exclude in c.app_filters:
+            if app_filter.matches(attributes):
+                target = (target | include & ~excluded) & ~exclude
     if ctx.user_action:
         target |= c.user_actions.get(ctx.user_action, 0)
     for context in ctx.authentication_contexts:

@@ -15,8 +15,9 @@ Semantics, condition by condition (each fails with its Graph What-If reason):
 - workloadIdentities (service principal sign-ins): only policies including service
   principals (ids or `ServicePrincipalsInMyTenant`) can apply; an exclude beats.
 - target (application / userActions / authenticationContext): the app (`All` = every
-  request, app groups expanded, excludes beat includes), or the user action, or any of the
-  request's authentication contexts.
+  request, app groups expanded, excludes beat includes; an application filter in include
+  mode adds the apps whose custom security attributes match its rule, in exclude mode takes
+  them out), or the user action, or any of the request's authentication contexts.
 - devicePlatform, devices, clientApps, location, the risk levels and authenticationFlow:
   not configured matches anything; otherwise see each function below.
 """
@@ -182,7 +183,7 @@ def workload_identity_matches(ctx: SignInContext, policy: Policy) -> bool:
 def target_reason(policy: Policy) -> str:
     """The What-If reason when the target does not match: what the policy targets alone."""
     apps = policy.conditions.applications
-    has_apps = bool(apps.include_applications - {"None"})
+    has_apps = apps.targets_apps
     has_actions = bool(apps.include_user_actions)
     has_contexts = bool(apps.include_authentication_contexts)
     if has_actions and not has_apps and not has_contexts:
@@ -205,10 +206,17 @@ def target_matches(ctx: SignInContext, policy: Policy, policy_set: PolicySet) ->
     """The applications condition: the app, the user action or an authentication context."""
     apps = policy.conditions.applications
     app = ctx.application_id.lower()
-    app_included = ALL in apps.include_applications or (
-        bool(app) and app in _expand(apps.include_applications, policy_set)
+    app_filter = apps.filter if app else None
+    filter_matches = app_filter is not None and app_filter.matches(ctx.application_attributes)
+    app_included = (
+        ALL in apps.include_applications
+        or (bool(app) and app in _expand(apps.include_applications, policy_set))
+        or (filter_matches and apps.filter_mode == "include")
     )
-    app_excluded = bool(app) and app in _expand(apps.exclude_applications, policy_set)
+    app_excluded = bool(app) and (
+        app in _expand(apps.exclude_applications, policy_set)
+        or (filter_matches and apps.filter_mode == "exclude")
+    )
     action = ctx.user_action.lower()
     contexts = {c.lower() for c in ctx.authentication_contexts}
     return (

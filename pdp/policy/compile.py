@@ -19,12 +19,12 @@ from typing import Any
 
 from netaddr import IPNetwork
 
+from pdp.policy.application_filter import ApplicationFilter
 from pdp.policy.device_filter import DeviceFilter
 from pdp.policy.model import (
     ALL,
     ALL_TRUSTED,
     GUESTS_OR_EXTERNAL_USERS,
-    NONE,
     SERVICE_PRINCIPALS_IN_MY_TENANT,
     AuthenticationStrength,
     Condition,
@@ -124,6 +124,9 @@ class CompiledPolicySet:
     excluded_apps: Masks = field(default_factory=dict)
     user_actions: Masks = field(default_factory=dict)
     auth_contexts: Masks = field(default_factory=dict)
+    # application filters, one entry per distinct rule: (filter, policies including the apps
+    # it matches, policies excluding them); empty when no policy has one (nothing per request)
+    app_filters: tuple[tuple[ApplicationFilter, int, int], ...] = ()
     # conditions over closed sets: value -> mask ("" = unknown / none)
     platforms: Masks = field(default_factory=dict)
     client_app_types: Masks = field(default_factory=dict)
@@ -231,7 +234,7 @@ def _index_grants(c: CompiledPolicySet) -> None:
 
 def _compile_policy(index: int, policy: Policy) -> CompiledPolicy:
     apps = policy.conditions.applications
-    targets_apps = bool(apps.include_applications - {NONE})
+    targets_apps = apps.targets_apps
     actions, contexts = apps.include_user_actions, apps.include_authentication_contexts
     if actions and not targets_apps and not contexts:
         target_reason = Condition.USER_ACTIONS
@@ -309,6 +312,12 @@ def _index_target(
 
     if ALL in apps.include_applications:
         c.all_apps |= bit
+    if apps.filter is not None:
+        include = bit if apps.filter_mode == "include" else 0
+        filters = {f: (i, e) for f, i, e in c.app_filters}
+        old_include, old_exclude = filters.get(apps.filter, (0, 0))
+        filters[apps.filter] = (old_include | include, old_exclude | (bit & ~include))
+        c.app_filters = tuple((f, i, e) for f, (i, e) in filters.items())
     _add(c.apps, expand(apps.include_applications), bit)
     _add(c.excluded_apps, expand(apps.exclude_applications), bit)
     _add(c.user_actions, apps.include_user_actions, bit)

@@ -11,6 +11,10 @@ case-insensitive, and a property the device does not have (every property of an
 unregistered device) is null: against null every positive operator (-eq, -startsWith,
 -endsWith, -contains, -in, -match) is false and every negative one is true. The rule's
 include/exclude `mode` is applied by the caller, not here.
+
+The grammar (tokens, operators, precedence, limits) is shared with application filters,
+which Microsoft documents as the same rule syntax over custom security attributes: a
+`RuleDialect` says what differs, `DEVICE` is this module's own.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 DeviceProperties: TypeAlias = Mapping[str, str]
 """A device as a filter sees it: lower-cased property name -> value; an absent key is null.
@@ -26,7 +30,9 @@ DeviceProperties: TypeAlias = Mapping[str, str]
 Collection properties (physicalids, systemlabels) are one comma-separated string.
 """
 
-_Predicate: TypeAlias = Callable[[DeviceProperties], bool]
+RulePredicate: TypeAlias = Callable[[Mapping[str, Any]], bool]
+"""A compiled rule: properties (lower-cased names; absent is null) -> whether the rule holds."""
+_Predicate: TypeAlias = RulePredicate
 
 PROPERTIES: Final[frozenset[str]] = frozenset(
     {
@@ -91,6 +97,30 @@ class DeviceFilter:
 
 def parse_device_filter(rule: str) -> DeviceFilter:
     """Parse `rule` once into a `DeviceFilter`; raise `DeviceFilterError` if it is malformed."""
+    return DeviceFilter(rule, parse_rule(rule, DEVICE))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDialect:
+    """What differs between the rule languages that share this grammar.
+
+    Device filters and application filters (custom security attributes) are both written in
+    the dynamic-group rule syntax; they differ in the property prefix, the property names,
+    the values they compare and what a property holds (see `pdp.policy.application_filter`).
+    """
+
+    prefix: str  # as written in messages, e.g. "device."; matched case-insensitively
+    what: str  # the kind of property, for messages: "device property"
+    key: Callable[[str], str | None]  # property name as written -> lookup key; None: unknown
+    comparison: Callable[[str, str, str], _Predicate]  # (key, operator, casefolded value)
+    membership: Callable[[str, bool, frozenset[str]], _Predicate]  # -in / -notIn
+    match: Callable[[str, bool, re.Pattern[str]], _Predicate]  # -match / -notMatch
+    booleans: bool = True  # whether True / False are values
+    hint: str = ""  # appended to "unknown property" errors: how names are written
+
+
+def parse_rule(rule: str, dialect: RuleDialect) -> RulePredicate:
+    """Parse `rule` in `dialect` into a predicate; raise `DeviceFilterError` if malformed."""
     if len(rule) > _MAX_RULE_LENGTH:
         raise DeviceFilterError(
             f"rule is {len(rule)} characters long, the limit is {_MAX_RULE_LENGTH}",
@@ -98,7 +128,7 @@ def parse_device_filter(rule: str) -> DeviceFilter:
         )
     if not rule.strip():
         raise DeviceFilterError("empty rule", 0)
-    return DeviceFilter(rule, _Parser(rule).parse())
+    return _Parser(rule, dialect).parse()
 
 
 # --- tokenizer -----------------------------------------------------------------------------
@@ -174,9 +204,10 @@ def _describe(tok: _Token) -> str:
 class _Parser:
     """Recursive descent; precedence high to low: comparison, -not, -and, -or."""
 
-    __slots__ = ("_depth", "_i", "_tokens")
+    __slots__ = ("_depth", "_dialect", "_i", "_tokens")
 
-    def __init__(self, rule: str) -> None:
+    def __init__(self, rule: str, dialect: RuleDialect) -> None:
+        self._dialect = dialect
         self._tokens = _tokenize(rule)
         self._i = 0
         self._depth = 0
@@ -239,16 +270,19 @@ class _Parser:
                 reason = f"expected ')' to close the '(' at character {tok.pos}"
                 raise DeviceFilterError(f"{reason}, got {_describe(close)}", close.pos)
             return pred
-        if tok.kind == "word" and tok.text.lower().startswith(_PREFIX):
+        dialect = self._dialect
+        if tok.kind == "word" and tok.text.lower().startswith(dialect.prefix.lower()):
             return self._comparison(tok)
-        reason = f"expected a device property (device.<name>) or '(', got {_describe(tok)}"
+        reason = f"expected a {dialect.what} ({dialect.prefix}<name>) or '(', got {_describe(tok)}"
         raise DeviceFilterError(reason, tok.pos)
 
     def _comparison(self, prop: _Token) -> _Predicate:
-        name = prop.text[len(_PREFIX) :]
-        key = name.lower()
-        if key not in PROPERTIES:
-            raise DeviceFilterError(f"unknown device property {name!r}", prop.pos + len(_PREFIX))
+        dialect = self._dialect
+        name = prop.text[len(dialect.prefix) :]
+        key = dialect.key(name)
+        if key is None:
+            where = prop.pos + len(dialect.prefix)
+            raise DeviceFilterError(f"unknown {dialect.what} {name!r}{dialect.hint}", where)
         op_tok = self._next()
         if op_tok.kind != "word":
             reason = f"expected an operator after {prop.text!r}, got {_describe(op_tok)}"
@@ -257,9 +291,9 @@ class _Parser:
         if op not in _OPERATORS:
             raise DeviceFilterError(f"unknown operator {op_tok.text!r}", op_tok.pos)
         if op in _LIST_OPERATORS:
-            return _compile_in(key, op == "notin", self._list(op_tok.text))
+            return dialect.membership(key, op == "notin", self._list(op_tok.text))
         tok = self._next()
-        value = _literal(tok)
+        value = self._literal(tok)
         if value is None:
             if tok.kind == "[":
                 reason = f"operator {op_tok.text} takes a single value, not a list"
@@ -272,8 +306,8 @@ class _Parser:
                 regex = re.compile(value, re.IGNORECASE)
             except re.error as e:
                 raise DeviceFilterError(f"invalid regular expression: {e.msg}", tok.pos) from e
-            return _compile_match(key, op == "notmatch", regex)
-        return _compile_comparison(key, op, value.casefold())
+            return dialect.match(key, op == "notmatch", regex)
+        return dialect.comparison(key, op, value.casefold())
 
     def _list(self, op: str) -> frozenset[str]:
         tok = self._next()
@@ -283,7 +317,7 @@ class _Parser:
         values: set[str] = set()
         while True:
             tok = self._next()
-            value = _literal(tok)
+            value = self._literal(tok)
             if value is None:
                 raise DeviceFilterError(f"expected a list value, got {_describe(tok)}", tok.pos)
             values.add(value.casefold())
@@ -293,14 +327,15 @@ class _Parser:
             if tok.kind != ",":
                 raise DeviceFilterError(f"expected ',' or ']', got {_describe(tok)}", tok.pos)
 
-
-def _literal(tok: _Token) -> str | None:
-    """Return the value of a string or True/False token (booleans as "true"/"false"), else None."""
-    if tok.kind == "string":
-        return tok.text
-    if tok.kind == "word" and tok.text.lower() in ("true", "false"):
-        return tok.text.lower()
-    return None
+    def _literal(self, tok: _Token) -> str | None:
+        """The value of a string token, or of True/False (as "true"/"false") where allowed."""
+        if tok.kind == "string":
+            return tok.text
+        if tok.kind == "word" and tok.text.lower() in ("true", "false"):
+            if not self._dialect.booleans:
+                raise DeviceFilterError(f"values are quoted strings, not {tok.text}", tok.pos)
+            return tok.text.lower()
+        return None
 
 
 # --- compiled predicates -------------------------------------------------------------------
@@ -359,3 +394,19 @@ def _combine(operands: list[_Predicate], *, any_of: bool) -> _Predicate:
     if any_of:
         return lambda d: a(d) or b(d)
     return lambda d: a(d) and b(d)
+
+
+def _device_key(name: str) -> str | None:
+    key = name.lower()
+    return key if key in PROPERTIES else None
+
+
+DEVICE: Final = RuleDialect(
+    prefix=_PREFIX,
+    what="device property",
+    key=_device_key,
+    comparison=_compile_comparison,
+    membership=_compile_in,
+    match=_compile_match,
+)
+"""Device filters: `device.<property>` over `DeviceProperties`."""

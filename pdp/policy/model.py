@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from netaddr import IPNetwork
 
+from pdp.policy.application_filter import ApplicationFilter
 from pdp.policy.device_filter import DeviceFilter
 
 # Special values in users / applications / locations / service principal lists (canonical case).
@@ -95,14 +96,19 @@ class Applications:
     exclude_applications: frozenset[str] = frozenset()
     include_user_actions: frozenset[str] = frozenset()  # urn:user:... (lower-case)
     include_authentication_contexts: frozenset[str] = frozenset()  # c1..c99 (lower-case)
+    filter_mode: str | None = None  # applicationFilter: "include" | "exclude"
+    filter: ApplicationFilter | None = None
+
+    @property
+    def targets_apps(self) -> bool:
+        """Whether the policy targets applications (by id, group, All, or an include filter)."""
+        return bool(self.include_applications - {NONE}) or self.filter_mode == "include"
 
     @property
     def targets_anything(self) -> bool:
         """Whether any sign-in can match: an app, a user action or an authentication context."""
         return bool(
-            self.include_applications - {NONE}
-            or self.include_user_actions
-            or self.include_authentication_contexts
+            self.targets_apps or self.include_user_actions or self.include_authentication_contexts
         )
 
 

@@ -9,10 +9,11 @@ kept as a control that only the gateway can vouch for; each gets a warning.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from pdp.policy import vocabulary as v
+from pdp.policy.application_filter import parse_application_filter
 from pdp.policy.device_filter import DeviceFilterError, parse_device_filter
 from pdp.policy.entra_rules import refusals
 from pdp.policy.model import (
@@ -75,6 +76,7 @@ _UNEVALUABLE_CONDITIONS = {
     "agentIdRiskLevels": "agent identity risk",
     "agentContext": "agent context",
 }
+_FilterT = TypeVar("_FilterT")
 _GRANT = "operator builtInControls customAuthenticationFactors termsOfUse authenticationStrength"
 
 
@@ -277,8 +279,9 @@ def _applications(
             "globalSecureAccess",
         ],
     )
-    unevaluable += _unevaluable(
-        obj, ("applicationFilter", "networkAccess", "globalSecureAccess"), r, path
+    unevaluable += _unevaluable(obj, ("networkAccess", "globalSecureAccess"), r, path)
+    filter_mode, application_filter = _filter(
+        obj, "applicationFilter", r, path, parse_application_filter
     )
     actions = set()
     for i, action in enumerate(r.strings(obj, "includeUserActions", path)):
@@ -292,7 +295,34 @@ def _applications(
         include_authentication_contexts=r.ids(
             obj, "includeAuthenticationContextClassReferences", path
         ),
+        filter_mode=filter_mode,
+        filter=application_filter,
     )
+
+
+def _filter(
+    obj: Mapping[str, Any],
+    key: str,
+    r: Reader,
+    path: str,
+    parse: Callable[[str], _FilterT],
+) -> tuple[str | None, _FilterT | None]:
+    """A conditionalAccessFilter (device or application filter): its mode and parsed rule."""
+    filter_obj = r.obj(obj.get(key), f"{path}.{key}")
+    if filter_obj is None:
+        return None, None
+    fpath = f"{path}.{key}"
+    mode = r.enum(filter_obj, "mode", fpath, {"include": "include", "exclude": "exclude"})
+    rule = r.string(filter_obj, "rule", fpath)
+    noun = "device filter" if key == "deviceFilter" else "application filter"
+    if mode is None or not rule:
+        r.error(fpath, f"a {noun} needs a mode (include or exclude) and a rule")
+        return None, None
+    try:
+        return mode, parse(rule)
+    except DeviceFilterError as exc:
+        r.error(f"{fpath}.rule", f"invalid {noun} rule: {exc}")
+        return None, None
 
 
 def _devices(raw: Mapping[str, Any], r: Reader, path: str) -> DeviceCondition:
@@ -316,22 +346,9 @@ def _devices(raw: Mapping[str, Any], r: Reader, path: str) -> DeviceCondition:
     # The deprecated includeDevices / excludeDevices lists held the same values.
     include_states |= r.enums(obj, "includeDevices", f"{path}.devices", v.DEVICE_STATES)
     exclude_states |= r.enums(obj, "excludeDevices", f"{path}.devices", v.DEVICE_STATES)
-    mode = None
-    device_filter = None
-    filter_obj = r.obj(obj.get("deviceFilter"), f"{path}.devices.deviceFilter")
-    if filter_obj is not None:
-        fpath = f"{path}.devices.deviceFilter"
-        mode = r.enum(filter_obj, "mode", fpath, {"include": "include", "exclude": "exclude"})
-        rule = r.string(filter_obj, "rule", fpath)
-        if mode is None or not rule:
-            r.error(fpath, "a device filter needs a mode (include or exclude) and a rule")
-        else:
-            try:
-                device_filter = parse_device_filter(rule)
-            except DeviceFilterError as exc:
-                r.error(f"{fpath}.rule", f"invalid device filter rule: {exc}")
+    mode, device_filter = _filter(obj, "deviceFilter", r, f"{path}.devices", parse_device_filter)
     return DeviceCondition(
-        filter_mode=mode if device_filter is not None else None,
+        filter_mode=mode,
         filter=device_filter,
         include_states=frozenset(include_states),
         exclude_states=frozenset(exclude_states),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from google.protobuf.struct_pb2 import Struct, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from pdp import context_values as cv
@@ -130,6 +131,11 @@ def to_context(request: pb.EvaluateRequest, now: float) -> SignInContext:
         )
         if contexts
         else _NO_IDS,
+        application_attributes=(
+            _application_attributes(target.custom_security_attributes)
+            if target.HasField("custom_security_attributes")
+            else _NO_ATTRIBUTES
+        ),
         ip_address=ip_address,
         ip_value=ip_value,
         ip_version=ip_version,
@@ -237,4 +243,61 @@ def describe(request: pb.EvaluateRequest, now: float) -> SignInContext:
         compliant=device.compliant,
         trust_type=TRUST_TYPES.get(device.trust_type, ""),
         client_app_type=CLIENT_APP_TYPES.get(request.client_app_type, ""),
+    )
+
+
+_APPLICATION_ATTRIBUTES: Final = "target.custom_security_attributes"
+MAX_APPLICATION_ATTRIBUTES: Final = 64
+MAX_ATTRIBUTE_VALUES: Final = 64
+_NO_ATTRIBUTES: Final[Mapping[str, str | tuple[str, ...]]] = {}
+
+
+def _application_attributes(struct: Struct) -> dict[str, str | tuple[str, ...]]:
+    """Custom security attributes keyed `set_attribute` (lower-cased): a string or strings.
+
+    Flat keys (`Set_attribute`) and Graph's nested form (`{"Set": {"attribute": ...}}`) both
+    land on the key an application-filter rule names; OData annotations are skipped.
+    """
+    out: dict[str, str | tuple[str, ...]] = {}
+    for name, value in struct.fields.items():
+        if "@odata" in name:
+            continue
+        if value.WhichOneof("kind") == "struct_value":
+            for attribute, inner in value.struct_value.fields.items():
+                if "@odata" not in attribute:
+                    where = f"{_APPLICATION_ATTRIBUTES}[{name!r}][{attribute!r}]"
+                    _attribute(out, f"{name}_{attribute}", inner, where)
+        else:
+            _attribute(out, name, value, f"{_APPLICATION_ATTRIBUTES}[{name!r}]")
+        if len(out) > MAX_APPLICATION_ATTRIBUTES:
+            raise InvalidRequest(
+                _APPLICATION_ATTRIBUTES, f"more than {MAX_APPLICATION_ATTRIBUTES} attributes"
+            )
+    return out
+
+
+def _attribute(out: dict[str, str | tuple[str, ...]], name: str, value: Value, field: str) -> None:
+    key = cv.text(name, field).lower()
+    if not key:
+        raise InvalidRequest(field, "an attribute name cannot be empty")
+    if key in out:
+        raise InvalidRequest(field, "given twice (attribute names are case-insensitive)")
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        out[key] = cv.text(value.string_value, field)
+        return
+    if kind == "list_value" and len(value.list_value.values) <= MAX_ATTRIBUTE_VALUES:
+        items: list[str] = []
+        for i, item in enumerate(value.list_value.values):
+            if item.WhichOneof("kind") != "string_value":
+                raise InvalidRequest(f"{field}[{i}]", "values of an attribute are strings")
+            items.append(cv.text(item.string_value, f"{field}[{i}]"))
+        out[key] = tuple(items)
+        return
+    if kind == "list_value":
+        raise InvalidRequest(field, f"more than {MAX_ATTRIBUTE_VALUES} values")
+    raise InvalidRequest(
+        field,
+        "expected a string or a list of strings (Conditional Access filters read only string "
+        "custom security attributes)",
     )

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10pdp/v1/pdp.proto\x12\x06pdp.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x02\n\x0f\x45valuateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x07subject\x18\x03 \x01(\x0b\x32\x0f.pdp.v1.Subject\x12\x1e\n\x06target\x18\x04 \x01(\x0b\x32\x0e.pdp.v1.Target\x12 \n\x07network\x18\x05 \x01(\x0b\x32\x0f.pdp.v1.Network\x12\x1e\n\x06\x64\x65vice\x18\x06 \x01(\x0b\x32\x0e.pdp.v1.Device\x12.\n\x0f\x63lient_app_type\x18\x07 \x01(\x0e\x32\x15.pdp.v1.ClientAppType\x12.\n\x0e\x61uthentication\x18\x08 \x01(\x0b\x32\x16.pdp.v1.Authentication\x12\x1a\n\x04risk\x18\t \x01(\x0b\x32\x0c.pdp.v1.Risk\x12\x0f\n\x07\x65xplain\x18\n \x01(\x08\"\x98\x01\n\x07Subject\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tgroup_ids\x18\x02 \x03(\t\x12\x10\n\x08role_ids\x18\x03 \x03(\t\x12\r\n\x05guest\x18\x04 \x01(\x08\x12\x1c\n\x14service_principal_id\x18\x05 \x01(\t\x12\x12\n\nguest_type\x18\x06 \x01(\t\x12\x16\n\x0ehome_tenant_id\x18\x07 \x01(\t\"V\n\x06Target\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x13\n\x0buser_action\x18\x02 \x01(\t\x12\x1f\n\x17\x61uthentication_contexts\x18\x03 \x03(\t\"R\n\x07Network\x12\x12\n\nip_address\x18\x01 \x01(\t\x12\x18\n\x03geo\x18\x02 \x01(\x0b\x32\x0b.pdp.v1.Geo\x12\x19\n\x11\x63ompliant_network\x18\x03 \x01(\x08\"\x98\x01\n\x03Geo\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\x12\x15\n\x08latitude\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tlongitude\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x1f\n\x12\x61\x63\x63uracy_radius_km\x18\x04 \x01(\x01H\x02\x88\x01\x01\x42\x0b\n\t_latitudeB\x0c\n\n_longitudeB\x15\n\x13_accuracy_radius_km\"\xe0\x01\n\x06\x44\x65vice\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\"\n\x08platform\x18\x02 \x01(\x0e\x32\x10.pdp.v1.Platform\x12\x11\n\tcompliant\x18\x03 \x01(\x08\x12%\n\ntrust_type\x18\x04 \x01(\x0e\x32\x11.pdp.v1.TrustType\x12\x32\n\nattributes\x18\x05 \x03(\x0b\x32\x1e.pdp.v1.Device.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x0e\x41uthentication\x12\x0f\n\x07methods\x18\x01 \x03(\t\x12\x34\n\x10\x61uthenticated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12satisfied_controls\x18\x03 \x03(\t\x12(\n\x04\x66low\x18\x04 \x01(\x0e\x32\x1a.pdp.v1.AuthenticationFlow\"\xa4\x01\n\x04Risk\x12\"\n\x07sign_in\x18\x01 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12\x1f\n\x04user\x18\x02 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12,\n\x11service_principal\x18\x03 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12)\n\x07insider\x18\x04 \x01(\x0e\x32\x18.pdp.v1.InsiderRiskLevel\"\xbe\x02\n\x10\x45valuateResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x16\n\x0epolicy_version\x18\x02 \x01(\t\x12\"\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32\x10.pdp.v1.Decision\x12)\n\x0crequirements\x18\x04 \x03(\x0b\x32\x13.pdp.v1.Requirement\x12(\n\x07session\x18\x05 \x01(\x0b\x32\x17.pdp.v1.SessionControls\x12\'\n\x08policies\x18\x06 \x03(\x0b\x32\x15.pdp.v1.AppliedPolicy\x12\x10\n\x08messages\x18\x07 \x03(\t\x12(\n\x04time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x04risk\x18\t \x01(\x0b\x32\x12.pdp.v1.RiskReport\"\xd1\x01\n\nRiskReport\x12+\n\x10upstream_sign_in\x18\x01 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12+\n\x10\x64\x65tected_sign_in\x18\x02 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12,\n\x11\x65\x66\x66\x65\x63tive_sign_in\x18\x03 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12)\n\ndetections\x18\x04 \x03(\x0b\x32\x15.pdp.v1.RiskDetection\x12\x10\n\x08\x64\x65graded\x18\x05 \x01(\x08\"\xb4\x01\n\rRiskDetection\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12 \n\x05level\x18\x02 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12%\n\x08previous\x18\x03 \x01(\x0b\x32\x13.pdp.v1.SignInPlace\x12$\n\x07\x63urrent\x18\x04 \x01(\x0b\x32\x13.pdp.v1.SignInPlace\x12\x13\n\x0b\x64istance_km\x18\x05 \x01(\x01\x12\x11\n\tspeed_kmh\x18\x06 \x01(\x01\"\x9d\x01\n\x0bSignInPlace\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x10\n\x08latitude\x18\x03 \x01(\x01\x12\x11\n\tlongitude\x18\x04 \x01(\x01\x12\x1a\n\x12\x61\x63\x63uracy_radius_km\x18\x05 \x01(\x01\x12\x12\n\nip_address\x18\x06 \x01(\t\"1\n\x0bRequirement\x12\x0e\n\x06\x61ny_of\x18\x01 \x03(\t\x12\x12\n\npolicy_ids\x18\x02 \x03(\t\"]\n\x0fSignInFrequency\x12+\n\x06period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x14\n\nevery_time\x18\x02 \x01(\x08H\x00\x42\x07\n\x05value\"\xae\x02\n\x0fSessionControls\x12\x32\n\x11sign_in_frequency\x18\x01 \x01(\x0b\x32\x17.pdp.v1.SignInFrequency\x12\x35\n\x12persistent_browser\x18\x02 \x01(\x0e\x32\x19.pdp.v1.PersistentBrowser\x12)\n!application_enforced_restrictions\x18\x03 \x01(\x08\x12\x1a\n\x12\x63loud_app_security\x18\x04 \x01(\t\x12$\n\x1c\x63ontinuous_access_evaluation\x18\x05 \x01(\t\x12\x1e\n\x16secure_sign_in_session\x18\x06 \x01(\x08\x12#\n\x1b\x64isable_resilience_defaults\x18\x07 \x01(\x08\"\xbe\x01\n\rAppliedPolicy\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\"\n\x05state\x18\x03 \x01(\x0e\x32\x13.pdp.v1.PolicyState\x12$\n\x06result\x18\x04 \x01(\x0e\x32\x14.pdp.v1.PolicyResult\x12\x0f\n\x07reasons\x18\x05 \x03(\t\x12\x16\n\x0egrant_controls\x18\x06 \x03(\t\x12\x18\n\x10session_controls\x18\x07 \x03(\t*\xa6\x01\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x14\n\x10PLATFORM_ANDROID\x10\x01\x12\x10\n\x0cPLATFORM_IOS\x10\x02\x12\x14\n\x10PLATFORM_WINDOWS\x10\x03\x12\x1a\n\x16PLATFORM_WINDOWS_PHONE\x10\x04\x12\x12\n\x0ePLATFORM_MACOS\x10\x05\x12\x12\n\x0ePLATFORM_LINUX\x10\x06*t\n\tTrustType\x12\x1a\n\x16TRUST_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13TRUST_TYPE_AZURE_AD\x10\x01\x12\x18\n\x14TRUST_TYPE_SERVER_AD\x10\x02\x12\x18\n\x14TRUST_TYPE_WORKPLACE\x10\x03*\xc7\x01\n\rClientAppType\x12\x1f\n\x1b\x43LIENT_APP_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43LIENT_APP_TYPE_BROWSER\x10\x01\x12\x33\n/CLIENT_APP_TYPE_MOBILE_APPS_AND_DESKTOP_CLIENTS\x10\x02\x12(\n$CLIENT_APP_TYPE_EXCHANGE_ACTIVE_SYNC\x10\x03\x12\x19\n\x15\x43LIENT_APP_TYPE_OTHER\x10\x04*\x94\x01\n\x12\x41uthenticationFlow\x12#\n\x1f\x41UTHENTICATION_FLOW_UNSPECIFIED\x10\x00\x12(\n$AUTHENTICATION_FLOW_DEVICE_CODE_FLOW\x10\x01\x12/\n+AUTHENTICATION_FLOW_AUTHENTICATION_TRANSFER\x10\x02*|\n\tRiskLevel\x12\x1a\n\x16RISK_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0fRISK_LEVEL_NONE\x10\x01\x12\x12\n\x0eRISK_LEVEL_LOW\x10\x02\x12\x15\n\x11RISK_LEVEL_MEDIUM\x10\x03\x12\x13\n\x0fRISK_LEVEL_HIGH\x10\x04*\xb3\x01\n\x10InsiderRiskLevel\x12\"\n\x1eINSIDER_RISK_LEVEL_UNSPECIFIED\x10\x00\x12\x1b\n\x17INSIDER_RISK_LEVEL_NONE\x10\x01\x12\x1c\n\x18INSIDER_RISK_LEVEL_MINOR\x10\x02\x12\x1f\n\x1bINSIDER_RISK_LEVEL_MODERATE\x10\x03\x12\x1f\n\x1bINSIDER_RISK_LEVEL_ELEVATED\x10\x04*c\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x16\n\x12\x44\x45\x43ISION_CHALLENGE\x10\x02\x12\x11\n\rDECISION_DENY\x10\x03*\x99\x01\n\x0bPolicyState\x12\x1c\n\x18POLICY_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14POLICY_STATE_ENABLED\x10\x01\x12\x19\n\x15POLICY_STATE_DISABLED\x10\x02\x12\x37\n3POLICY_STATE_ENABLED_FOR_REPORTING_BUT_NOT_ENFORCED\x10\x03*\xc5\x02\n\x0cPolicyResult\x12\x1d\n\x19POLICY_RESULT_UNSPECIFIED\x10\x00\x12\x19\n\x15POLICY_RESULT_SUCCESS\x10\x01\x12\x19\n\x15POLICY_RESULT_FAILURE\x10\x02\x12\x1d\n\x19POLICY_RESULT_NOT_APPLIED\x10\x03\x12\x1d\n\x19POLICY_RESULT_NOT_ENABLED\x10\x04\x12%\n!POLICY_RESULT_REPORT_ONLY_SUCCESS\x10\x05\x12%\n!POLICY_RESULT_REPORT_ONLY_FAILURE\x10\x06\x12)\n%POLICY_RESULT_REPORT_ONLY_NOT_APPLIED\x10\x07\x12)\n%POLICY_RESULT_REPORT_ONLY_INTERRUPTED\x10\x08*t\n\x11PersistentBrowser\x12\"\n\x1ePERSISTENT_BROWSER_UNSPECIFIED\x10\x00\x12\x1d\n\x19PERSISTENT_BROWSER_ALWAYS\x10\x01\x12\x1c\n\x18PERSISTENT_BROWSER_NEVER\x10\x02\x32V\n\x15PolicyDecisionService\x12=\n\x08\x45valuate\x12\x17.pdp.v1.EvaluateRequest\x1a\x18.pdp.v1.EvaluateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10pdp/v1/pdp.proto\x12\x06pdp.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x02\n\x0f\x45valuateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x07subject\x18\x03 \x01(\x0b\x32\x0f.pdp.v1.Subject\x12\x1e\n\x06target\x18\x04 \x01(\x0b\x32\x0e.pdp.v1.Target\x12 \n\x07network\x18\x05 \x01(\x0b\x32\x0f.pdp.v1.Network\x12\x1e\n\x06\x64\x65vice\x18\x06 \x01(\x0b\x32\x0e.pdp.v1.Device\x12.\n\x0f\x63lient_app_type\x18\x07 \x01(\x0e\x32\x15.pdp.v1.ClientAppType\x12.\n\x0e\x61uthentication\x18\x08 \x01(\x0b\x32\x16.pdp.v1.Authentication\x12\x1a\n\x04risk\x18\t \x01(\x0b\x32\x0c.pdp.v1.Risk\x12\x0f\n\x07\x65xplain\x18\n \x01(\x08\"\x98\x01\n\x07Subject\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tgroup_ids\x18\x02 \x03(\t\x12\x10\n\x08role_ids\x18\x03 \x03(\t\x12\r\n\x05guest\x18\x04 \x01(\x08\x12\x1c\n\x14service_principal_id\x18\x05 \x01(\t\x12\x12\n\nguest_type\x18\x06 \x01(\t\x12\x16\n\x0ehome_tenant_id\x18\x07 \x01(\t\"\x93\x01\n\x06Target\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x13\n\x0buser_action\x18\x02 \x01(\t\x12\x1f\n\x17\x61uthentication_contexts\x18\x03 \x03(\t\x12;\n\x1a\x63ustom_security_attributes\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"R\n\x07Network\x12\x12\n\nip_address\x18\x01 \x01(\t\x12\x18\n\x03geo\x18\x02 \x01(\x0b\x32\x0b.pdp.v1.Geo\x12\x19\n\x11\x63ompliant_network\x18\x03 \x01(\x08\"\x98\x01\n\x03Geo\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\x12\x15\n\x08latitude\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tlongitude\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x1f\n\x12\x61\x63\x63uracy_radius_km\x18\x04 \x01(\x01H\x02\x88\x01\x01\x42\x0b\n\t_latitudeB\x0c\n\n_longitudeB\x15\n\x13_accuracy_radius_km\"\xe0\x01\n\x06\x44\x65vice\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\"\n\x08platform\x18\x02 \x01(\x0e\x32\x10.pdp.v1.Platform\x12\x11\n\tcompliant\x18\x03 \x01(\x08\x12%\n\ntrust_type\x18\x04 \x01(\x0e\x32\x11.pdp.v1.TrustType\x12\x32\n\nattributes\x18\x05 \x03(\x0b\x32\x1e.pdp.v1.Device.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x0e\x41uthentication\x12\x0f\n\x07methods\x18\x01 \x03(\t\x12\x34\n\x10\x61uthenticated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12satisfied_controls\x18\x03 \x03(\t\x12(\n\x04\x66low\x18\x04 \x01(\x0e\x32\x1a.pdp.v1.AuthenticationFlow\"\xa4\x01\n\x04Risk\x12\"\n\x07sign_in\x18\x01 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12\x1f\n\x04user\x18\x02 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12,\n\x11service_principal\x18\x03 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12)\n\x07insider\x18\x04 \x01(\x0e\x32\x18.pdp.v1.InsiderRiskLevel\"\xbe\x02\n\x10\x45valuateResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x16\n\x0epolicy_version\x18\x02 \x01(\t\x12\"\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32\x10.pdp.v1.Decision\x12)\n\x0crequirements\x18\x04 \x03(\x0b\x32\x13.pdp.v1.Requirement\x12(\n\x07session\x18\x05 \x01(\x0b\x32\x17.pdp.v1.SessionControls\x12\'\n\x08policies\x18\x06 \x03(\x0b\x32\x15.pdp.v1.AppliedPolicy\x12\x10\n\x08messages\x18\x07 \x03(\t\x12(\n\x04time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x04risk\x18\t \x01(\x0b\x32\x12.pdp.v1.RiskReport\"\xd1\x01\n\nRiskReport\x12+\n\x10upstream_sign_in\x18\x01 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12+\n\x10\x64\x65tected_sign_in\x18\x02 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12,\n\x11\x65\x66\x66\x65\x63tive_sign_in\x18\x03 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12)\n\ndetections\x18\x04 \x03(\x0b\x32\x15.pdp.v1.RiskDetection\x12\x10\n\x08\x64\x65graded\x18\x05 \x01(\x08\"\xb4\x01\n\rRiskDetection\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12 \n\x05level\x18\x02 \x01(\x0e\x32\x11.pdp.v1.RiskLevel\x12%\n\x08previous\x18\x03 \x01(\x0b\x32\x13.pdp.v1.SignInPlace\x12$\n\x07\x63urrent\x18\x04 \x01(\x0b\x32\x13.pdp.v1.SignInPlace\x12\x13\n\x0b\x64istance_km\x18\x05 \x01(\x01\x12\x11\n\tspeed_kmh\x18\x06 \x01(\x01\"\x9d\x01\n\x0bSignInPlace\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x10\n\x08latitude\x18\x03 \x01(\x01\x12\x11\n\tlongitude\x18\x04 \x01(\x01\x12\x1a\n\x12\x61\x63\x63uracy_radius_km\x18\x05 \x01(\x01\x12\x12\n\nip_address\x18\x06 \x01(\t\"1\n\x0bRequirement\x12\x0e\n\x06\x61ny_of\x18\x01 \x03(\t\x12\x12\n\npolicy_ids\x18\x02 \x03(\t\"]\n\x0fSignInFrequency\x12+\n\x06period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x14\n\nevery_time\x18\x02 \x01(\x08H\x00\x42\x07\n\x05value\"\xae\x02\n\x0fSessionControls\x12\x32\n\x11sign_in_frequency\x18\x01 \x01(\x0b\x32\x17.pdp.v1.SignInFrequency\x12\x35\n\x12persistent_browser\x18\x02 \x01(\x0e\x32\x19.pdp.v1.PersistentBrowser\x12)\n!application_enforced_restrictions\x18\x03 \x01(\x08\x12\x1a\n\x12\x63loud_app_security\x18\x04 \x01(\t\x12$\n\x1c\x63ontinuous_access_evaluation\x18\x05 \x01(\t\x12\x1e\n\x16secure_sign_in_session\x18\x06 \x01(\x08\x12#\n\x1b\x64isable_resilience_defaults\x18\x07 \x01(\x08\"\xbe\x01\n\rAppliedPolicy\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\"\n\x05state\x18\x03 \x01(\x0e\x32\x13.pdp.v1.PolicyState\x12$\n\x06result\x18\x04 \x01(\x0e\x32\x14.pdp.v1.PolicyResult\x12\x0f\n\x07reasons\x18\x05 \x03(\t\x12\x16\n\x0egrant_controls\x18\x06 \x03(\t\x12\x18\n\x10session_controls\x18\x07 \x03(\t*\xa6\x01\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x14\n\x10PLATFORM_ANDROID\x10\x01\x12\x10\n\x0cPLATFORM_IOS\x10\x02\x12\x14\n\x10PLATFORM_WINDOWS\x10\x03\x12\x1a\n\x16PLATFORM_WINDOWS_PHONE\x10\x04\x12\x12\n\x0ePLATFORM_MACOS\x10\x05\x12\x12\n\x0ePLATFORM_LINUX\x10\x06*t\n\tTrustType\x12\x1a\n\x16TRUST_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13TRUST_TYPE_AZURE_AD\x10\x01\x12\x18\n\x14TRUST_TYPE_SERVER_AD\x10\x02\x12\x18\n\x14TRUST_TYPE_WORKPLACE\x10\x03*\xc7\x01\n\rClientAppType\x12\x1f\n\x1b\x43LIENT_APP_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43LIENT_APP_TYPE_BROWSER\x10\x01\x12\x33\n/CLIENT_APP_TYPE_MOBILE_APPS_AND_DESKTOP_CLIENTS\x10\x02\x12(\n$CLIENT_APP_TYPE_EXCHANGE_ACTIVE_SYNC\x10\x03\x12\x19\n\x15\x43LIENT_APP_TYPE_OTHER\x10\x04*\x94\x01\n\x12\x41uthenticationFlow\x12#\n\x1f\x41UTHENTICATION_FLOW_UNSPECIFIED\x10\x00\x12(\n$AUTHENTICATION_FLOW_DEVICE_CODE_FLOW\x10\x01\x12/\n+AUTHENTICATION_FLOW_AUTHENTICATION_TRANSFER\x10\x02*|\n\tRiskLevel\x12\x1a\n\x16RISK_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0fRISK_LEVEL_NONE\x10\x01\x12\x12\n\x0eRISK_LEVEL_LOW\x10\x02\x12\x15\n\x11RISK_LEVEL_MEDIUM\x10\x03\x12\x13\n\x0fRISK_LEVEL_HIGH\x10\x04*\xb3\x01\n\x10InsiderRiskLevel\x12\"\n\x1eINSIDER_RISK_LEVEL_UNSPECIFIED\x10\x00\x12\x1b\n\x17INSIDER_RISK_LEVEL_NONE\x10\x01\x12\x1c\n\x18INSIDER_RISK_LEVEL_MINOR\x10\x02\x12\x1f\n\x1bINSIDER_RISK_LEVEL_MODERATE\x10\x03\x12\x1f\n\x1bINSIDER_RISK_LEVEL_ELEVATED\x10\x04*c\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x16\n\x12\x44\x45\x43ISION_CHALLENGE\x10\x02\x12\x11\n\rDECISION_DENY\x10\x03*\x99\x01\n\x0bPolicyState\x12\x1c\n\x18POLICY_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14POLICY_STATE_ENABLED\x10\x01\x12\x19\n\x15POLICY_STATE_DISABLED\x10\x02\x12\x37\n3POLICY_STATE_ENABLED_FOR_REPORTING_BUT_NOT_ENFORCED\x10\x03*\xc5\x02\n\x0cPolicyResult\x12\x1d\n\x19POLICY_RESULT_UNSPECIFIED\x10\x00\x12\x19\n\x15POLICY_RESULT_SUCCESS\x10\x01\x12\x19\n\x15POLICY_RESULT_FAILURE\x10\x02\x12\x1d\n\x19POLICY_RESULT_NOT_APPLIED\x10\x03\x12\x1d\n\x19POLICY_RESULT_NOT_ENABLED\x10\x04\x12%\n!POLICY_RESULT_REPORT_ONLY_SUCCESS\x10\x05\x12%\n!POLICY_RESULT_REPORT_ONLY_FAILURE\x10\x06\x12)\n%POLICY_RESULT_REPORT_ONLY_NOT_APPLIED\x10\x07\x12)\n%POLICY_RESULT_REPORT_ONLY_INTERRUPTED\x10\x08*t\n\x11PersistentBrowser\x12\"\n\x1ePERSISTENT_BROWSER_UNSPECIFIED\x10\x00\x12\x1d\n\x19PERSISTENT_BROWSER_ALWAYS\x10\x01\x12\x1c\n\x18PERSISTENT_BROWSER_NEVER\x10\x02\x32V\n\x15PolicyDecisionService\x12=\n\x08\x45valuate\x12\x17.pdp.v1.EvaluateRequest\x1a\x18.pdp.v1.EvaluateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,60 +36,60 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DEVICE_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_DEVICE_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_PLATFORM']._serialized_start=3005
-  _globals['_PLATFORM']._serialized_end=3171
-  _globals['_TRUSTTYPE']._serialized_start=3173
-  _globals['_TRUSTTYPE']._serialized_end=3289
-  _globals['_CLIENTAPPTYPE']._serialized_start=3292
-  _globals['_CLIENTAPPTYPE']._serialized_end=3491
-  _globals['_AUTHENTICATIONFLOW']._serialized_start=3494
-  _globals['_AUTHENTICATIONFLOW']._serialized_end=3642
-  _globals['_RISKLEVEL']._serialized_start=3644
-  _globals['_RISKLEVEL']._serialized_end=3768
-  _globals['_INSIDERRISKLEVEL']._serialized_start=3771
-  _globals['_INSIDERRISKLEVEL']._serialized_end=3950
-  _globals['_DECISION']._serialized_start=3952
-  _globals['_DECISION']._serialized_end=4051
-  _globals['_POLICYSTATE']._serialized_start=4054
-  _globals['_POLICYSTATE']._serialized_end=4207
-  _globals['_POLICYRESULT']._serialized_start=4210
-  _globals['_POLICYRESULT']._serialized_end=4535
-  _globals['_PERSISTENTBROWSER']._serialized_start=4537
-  _globals['_PERSISTENTBROWSER']._serialized_end=4653
-  _globals['_EVALUATEREQUEST']._serialized_start=94
-  _globals['_EVALUATEREQUEST']._serialized_end=446
-  _globals['_SUBJECT']._serialized_start=449
-  _globals['_SUBJECT']._serialized_end=601
-  _globals['_TARGET']._serialized_start=603
-  _globals['_TARGET']._serialized_end=689
-  _globals['_NETWORK']._serialized_start=691
-  _globals['_NETWORK']._serialized_end=773
-  _globals['_GEO']._serialized_start=776
-  _globals['_GEO']._serialized_end=928
-  _globals['_DEVICE']._serialized_start=931
-  _globals['_DEVICE']._serialized_end=1155
-  _globals['_DEVICE_ATTRIBUTESENTRY']._serialized_start=1106
-  _globals['_DEVICE_ATTRIBUTESENTRY']._serialized_end=1155
-  _globals['_AUTHENTICATION']._serialized_start=1158
-  _globals['_AUTHENTICATION']._serialized_end=1315
-  _globals['_RISK']._serialized_start=1318
-  _globals['_RISK']._serialized_end=1482
-  _globals['_EVALUATERESPONSE']._serialized_start=1485
-  _globals['_EVALUATERESPONSE']._serialized_end=1803
-  _globals['_RISKREPORT']._serialized_start=1806
-  _globals['_RISKREPORT']._serialized_end=2015
-  _globals['_RISKDETECTION']._serialized_start=2018
-  _globals['_RISKDETECTION']._serialized_end=2198
-  _globals['_SIGNINPLACE']._serialized_start=2201
-  _globals['_SIGNINPLACE']._serialized_end=2358
-  _globals['_REQUIREMENT']._serialized_start=2360
-  _globals['_REQUIREMENT']._serialized_end=2409
-  _globals['_SIGNINFREQUENCY']._serialized_start=2411
-  _globals['_SIGNINFREQUENCY']._serialized_end=2504
-  _globals['_SESSIONCONTROLS']._serialized_start=2507
-  _globals['_SESSIONCONTROLS']._serialized_end=2809
-  _globals['_APPLIEDPOLICY']._serialized_start=2812
-  _globals['_APPLIEDPOLICY']._serialized_end=3002
-  _globals['_POLICYDECISIONSERVICE']._serialized_start=4655
-  _globals['_POLICYDECISIONSERVICE']._serialized_end=4741
+  _globals['_PLATFORM']._serialized_start=3097
+  _globals['_PLATFORM']._serialized_end=3263
+  _globals['_TRUSTTYPE']._serialized_start=3265
+  _globals['_TRUSTTYPE']._serialized_end=3381
+  _globals['_CLIENTAPPTYPE']._serialized_start=3384
+  _globals['_CLIENTAPPTYPE']._serialized_end=3583
+  _globals['_AUTHENTICATIONFLOW']._serialized_start=3586
+  _globals['_AUTHENTICATIONFLOW']._serialized_end=3734
+  _globals['_RISKLEVEL']._serialized_start=3736
+  _globals['_RISKLEVEL']._serialized_end=3860
+  _globals['_INSIDERRISKLEVEL']._serialized_start=3863
+  _globals['_INSIDERRISKLEVEL']._serialized_end=4042
+  _globals['_DECISION']._serialized_start=4044
+  _globals['_DECISION']._serialized_end=4143
+  _globals['_POLICYSTATE']._serialized_start=4146
+  _globals['_POLICYSTATE']._serialized_end=4299
+  _globals['_POLICYRESULT']._serialized_start=4302
+  _globals['_POLICYRESULT']._serialized_end=4627
+  _globals['_PERSISTENTBROWSER']._serialized_start=4629
+  _globals['_PERSISTENTBROWSER']._serialized_end=4745
+  _globals['_EVALUATEREQUEST']._serialized_start=124
+  _globals['_EVALUATEREQUEST']._serialized_end=476
+  _globals['_SUBJECT']._serialized_start=479
+  _globals['_SUBJECT']._serialized_end=631
+  _globals['_TARGET']._serialized_start=634
+  _globals['_TARGET']._serialized_end=781
+  _globals['_NETWORK']._serialized_start=783
+  _globals['_NETWORK']._serialized_end=865
+  _globals['_GEO']._serialized_start=868
+  _globals['_GEO']._serialized_end=1020
+  _globals['_DEVICE']._serialized_start=1023
+  _globals['_DEVICE']._serialized_end=1247
+  _globals['_DEVICE_ATTRIBUTESENTRY']._serialized_start=1198
+  _globals['_DEVICE_ATTRIBUTESENTRY']._serialized_end=1247
+  _globals['_AUTHENTICATION']._serialized_start=1250
+  _globals['_AUTHENTICATION']._serialized_end=1407
+  _globals['_RISK']._serialized_start=1410
+  _globals['_RISK']._serialized_end=1574
+  _globals['_EVALUATERESPONSE']._serialized_start=1577
+  _globals['_EVALUATERESPONSE']._serialized_end=1895
+  _globals['_RISKREPORT']._serialized_start=1898
+  _globals['_RISKREPORT']._serialized_end=2107
+  _globals['_RISKDETECTION']._serialized_start=2110
+  _globals['_RISKDETECTION']._serialized_end=2290
+  _globals['_SIGNINPLACE']._serialized_start=2293
+  _globals['_SIGNINPLACE']._serialized_end=2450
+  _globals['_REQUIREMENT']._serialized_start=2452
+  _globals['_REQUIREMENT']._serialized_end=2501
+  _globals['_SIGNINFREQUENCY']._serialized_start=2503
+  _globals['_SIGNINFREQUENCY']._serialized_end=2596
+  _globals['_SESSIONCONTROLS']._serialized_start=2599
+  _globals['_SESSIONCONTROLS']._serialized_end=2901
+  _globals['_APPLIEDPOLICY']._serialized_start=2904
+  _globals['_APPLIEDPOLICY']._serialized_end=3094
+  _globals['_POLICYDECISIONSERVICE']._serialized_start=4747
+  _globals['_POLICYDECISIONSERVICE']._serialized_end=4833
 # @@protoc_insertion_point(module_scope)

@@ -14,6 +14,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -400,6 +401,7 @@ class Target(_message.Message):
     APPLICATION_ID_FIELD_NUMBER: _builtins.int
     USER_ACTION_FIELD_NUMBER: _builtins.int
     AUTHENTICATION_CONTEXTS_FIELD_NUMBER: _builtins.int
+    CUSTOM_SECURITY_ATTRIBUTES_FIELD_NUMBER: _builtins.int
     application_id: _builtins.str
     user_action: _builtins.str
     """urn:user:registersecurityinfo, urn:user:registerdevice"""
@@ -407,16 +409,27 @@ class Target(_message.Message):
     def authentication_contexts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """c1..c99"""
 
+    @_builtins.property
+    def custom_security_attributes(self) -> _struct_pb2.Struct:
+        """The custom security attributes of the target application's service principal, for
+        application filters (conditions.applications.applicationFilter). Keys name attributes as
+        rules do, "<attributeSet>_<attributeName>"; a value is a string, or a list of strings for
+        a multi-valued attribute. Graph's own nested form ({"<attributeSet>": {"<attribute>":
+        value}}, as servicePrincipal.customSecurityAttributes returns it) is accepted too, and
+        "@odata.type" keys are ignored. Unset: the application has no attributes (all null).
+        """
+
     def __init__(
         self,
         *,
         application_id: _builtins.str = ...,
         user_action: _builtins.str = ...,
         authentication_contexts: _abc.Iterable[_builtins.str] | None = ...,
+        custom_security_attributes: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["custom_security_attributes", b"custom_security_attributes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "authentication_contexts", b"authentication_contexts", "user_action", b"user_action"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "authentication_contexts", b"authentication_contexts", "custom_security_attributes", b"custom_security_attributes", "user_action", b"user_action"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

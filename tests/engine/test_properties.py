@@ -1,8 +1,9 @@
 """Properties of the decision over random policy sets and random sign-ins (hypothesis).
 
 Policies are Graph documents drawn over a small universe (three users, two groups, two
-roles, three apps and an app group, five named locations of every kind, every platform,
-client app type, risk level and flow), so random requests hit them often. Each example goes
+roles, three apps and an app group, application filters over two custom security
+attributes, five named locations of every kind, every platform, client app type, risk level
+and flow), so random requests hit them often. Each example goes
 the whole way: documents -> `load_policy_set` -> `compile_policy_set`, and an
 EvaluateRequest -> `to_context`, as in production.
 """
@@ -104,6 +105,17 @@ FIXED_DOCUMENTS: list[dict[str, Any]] = [
         "allowedCombinations": ["password,hardwareOath", "fido2"],
     },
 ]
+APP_RULES = [
+    'CustomSecurityAttribute.S_tier -eq "high"',
+    'CustomSecurityAttribute.S_tags -contains "mfa"',
+    'CustomSecurityAttribute.S_tier -ne "low" -and CustomSecurityAttribute.S_tags -notContains "x"',
+]
+APP_ATTRIBUTES: list[dict[str, Any]] = [
+    {},
+    {"S_tier": "high"},
+    {"S_tags": ["mfa", "x"]},
+    {"S": {"tier": "low", "tags": ["mfa"]}},
+]
 LOCATION_IDS = ["All", "AllTrusted", "loc-a", "loc-b", "loc-c", "loc-d", "loc-e", "loc-missing"]
 
 
@@ -149,6 +161,11 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
             subset(["all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "other"])
         ),
     }
+    if draw(st.integers(0, 3)) == 0:
+        out["applications"]["applicationFilter"] = {
+            "mode": draw(st.sampled_from(["include", "exclude"])),
+            "rule": draw(st.sampled_from(APP_RULES)),
+        }
     if draw(st.integers(0, 3)) == 0:
         out["clientApplications"] = {
             "includeServicePrincipals": draw(
@@ -288,6 +305,7 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
     else:
         target = {"applicationId": draw(st.sampled_from(APPS))}
     target["authenticationContexts"] = draw(subset(CONTEXTS, 1))
+    target["customSecurityAttributes"] = draw(st.sampled_from(APP_ATTRIBUTES))
     network: dict[str, Any] = {
         "ipAddress": draw(
             st.sampled_from(
