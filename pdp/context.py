@@ -58,6 +58,7 @@ class SignInContext:
     # how authenticated
     methods: frozenset[str] = frozenset()
     authenticated_at: float | None = None  # epoch seconds of the last interactive sign-in
+    secondary_authenticated_at: float | None = None  # of the last second factor (None: unknown)
     satisfied_controls: frozenset[str] = frozenset()
     flow: str = ""  # one of vocabulary.FLOWS, "" when none
     # how risky (upstream)

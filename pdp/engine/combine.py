@@ -7,15 +7,19 @@
 3. Block wins: one enforced policy that applies with `block` denies the sign-in.
 4. Otherwise every enforced policy that applies must be satisfied (AND across policies);
    within a policy, operator AND needs every control, OR any one. Each unmet clause is a
-   requirement; identical requirements from several policies are merged.
-5. A sign-in older than an applied sign-in frequency (everyTime: older than 5 minutes)
-   adds the `reauthentication` requirement.
-6. No unmet requirement: ALLOW. Every unmet requirement has a control the user can meet
+   requirement; identical requirements from several policies are merged. Whether a control
+   is met, within its documented limits, is `pdp.engine.grants`.
+5. Registering security info: when an enforced policy targeting that user action requires an
+   authentication strength, the strengths of policies that apply only as All-resources
+   policies give way to it; their other controls still apply.
+6. A sign-in older than an applied sign-in frequency (everyTime: older than 5 minutes)
+   adds the `reauthentication` requirement, or `secondaryReauthentication` when the
+   frequency is for the second factor only (measured from the last second factor).
+7. No unmet requirement: ALLOW. Every unmet requirement has a control the user can meet
    during the sign-in (and the client can do interactive sign-in): CHALLENGE. Otherwise
    DENY, with remediation messages for every unmet requirement.
-7. Session controls of the enforced policies that apply merge to the most restrictive:
-   the shortest sign-in frequency (everyTime beats any period), persistent browser
-   `never` beats `always`, and any enabled restriction stays enabled.
+8. Session controls of the enforced policies that apply merge to the most restrictive
+   (`pdp.engine.session`); B2B direct connect users get none (Entra supports none for them).
 """
 
 from __future__ import annotations
@@ -33,55 +37,24 @@ from pdp.engine.decision import (
     Session,
     Verdict,
 )
+from pdp.engine.grants import Grants
+from pdp.engine.session import merged_session
 from pdp.policy.compile import CompiledPolicy, CompiledPolicySet
-from pdp.policy.model import EVERY_TIME, Policy
-from pdp.policy.remediation import BLOCK_MESSAGE, LEGACY_CLIENT_MESSAGE
-from pdp.policy.vocabulary import MFA_STRENGTH_ID
+from pdp.policy.grant_index import (
+    REAUTHENTICATION,
+    REGISTER_SECURITY_INFO,
+    SECONDARY_REAUTHENTICATION,
+    Frequencies,
+)
+from pdp.policy.model import EVERY_TIME
+from pdp.policy.remediation import BLOCK_MESSAGE, DIRECT_CONNECT, LEGACY_CLIENT_MESSAGE
 from pdp.risk.assessment import Assessment
 from pdp.vocabulary import LEGACY_CLIENT_APP_TYPES
 
 EVERY_TIME_TOLERANCE_S = 300  # Entra's clock-skew tolerance for sign-in frequency everyTime
-_CAS_ORDER = {"monitorOnly": 1, "mcasConfigured": 2, "blockDownloads": 3}
-_CAE_ORDER = {"disabled": 0, "strictEnforcement": 1, "strictLocation": 2}
+_NO_SESSION = Session()
 
 
-class _Grants:
-    """Which controls this sign-in meets; each control is worked out once, when first asked."""
-
-    __slots__ = ("compiled", "ctx", "known")
-
-    def __init__(self, ctx: SignInContext, compiled: CompiledPolicySet) -> None:
-        self.ctx = ctx
-        self.compiled = compiled
-        self.known: dict[str, bool] = {}
-
-    def met(self, control: str) -> bool:
-        known = self.known.get(control)
-        if known is None:
-            known = self.known[control] = self._check(control)
-        return known
-
-    def _check(self, control: str) -> bool:
-        ctx = self.ctx
-        if control in ctx.satisfied_controls:
-            return True
-        if control == "mfa":
-            return self._strength(MFA_STRENGTH_ID)
-        if control == "compliantDevice":
-            return ctx.compliant
-        if control == "domainJoinedDevice":
-            return ctx.trust_type == "ServerAD"
-        if control.startswith("authenticationStrength:"):
-            return self._strength(control[len("authenticationStrength:") :])
-        return False
-
-    def _strength(self, strength_id: str) -> bool:
-        strength = self.compiled.strengths.get(strength_id)
-        methods = self.ctx.methods
-        return strength is not None and any(c <= methods for c in strength.combinations)
-
-
-REAUTHENTICATION = ("reauthentication",)
 _MEMO_LIMIT = 8192  # memo entries per policy set before it is cleared (bounds memory)
 
 
@@ -117,25 +90,31 @@ def combine_mask(  # noqa: PLR0917 - as combine
     after that (verdict, requirements, messages, session, per-policy results) depends only
     on which policies applied and which requirements failed, and is memoised on exactly that.
     """
-    grants = _Grants(ctx, compiled)
-    failing = 0  # bit i set: requirement_index[i] applies here and is not met
-    for i, (requirement, having, _, _) in enumerate(compiled.requirement_index):
+    grants = Grants(ctx, compiled)
+    index = compiled.grants
+    failing = 0  # bit i set: index.requirements[i] applies here and is not met
+    for i, (requirement, having, _, _) in enumerate(index.requirements):
         if having & applicable and not any(map(grants.met, requirement)):
             failing |= 1 << i
-    due = 0  # policies whose sign-in frequency has elapsed
-    if ctx.authenticated_at is not None and applicable & compiled.frequency_mask:
-        elapsed = now - ctx.authenticated_at
-        for seconds, having in compiled.frequency_index:
-            if elapsed > (EVERY_TIME_TOLERANCE_S if seconds == EVERY_TIME else seconds):
-                due |= having & applicable
+    audience = grants.audience
+    due = due_secondary = 0  # policies whose sign-in frequency has elapsed
+    if audience != DIRECT_CONNECT:
+        due = _due(index.full, applicable, ctx.authenticated_at, now)
+        if applicable & index.secondary.mask:
+            since = ctx.secondary_authenticated_at
+            since = ctx.authenticated_at if since is None else since
+            due_secondary = _due(index.secondary, applicable, since, now)
+    superseded = 0  # policies whose strengths give way to the registration policy's
+    if ctx.user_action == REGISTER_SECURITY_INFO and applicable & index.registration_strengths:
+        superseded = applicable & compiled.all_apps & ~index.registration_actions
     legacy = ctx.client_app_type in LEGACY_CLIENT_APP_TYPES
     memo = compiled.memo
-    key = (applicable, failing, due, legacy)
+    key = (applicable, failing, due, due_secondary, superseded, legacy, audience)
     tail: _Tail | None = memo.get(key)
     if tail is None:
         if len(memo) > _MEMO_LIMIT:
             memo.clear()
-        tail = memo[key] = _tail(compiled, applicable, failing, due, legacy=legacy)
+        tail = memo[key] = _tail(compiled, *key)
     verdict, requirements, messages, session, policies = tail
     if ctx.explain:
         policies = _explained(compiled, applicable, policies, not_applied)
@@ -154,46 +133,75 @@ def combine_mask(  # noqa: PLR0917 - as combine
 _Tail = tuple[Verdict, tuple[Requirement, ...], tuple[str, ...], Session, tuple[PolicyOutcome, ...]]
 
 
-def _tail(
-    compiled: CompiledPolicySet, applicable: int, failing: int, due: int, *, legacy: bool
+def _due(frequencies: Frequencies, applicable: int, since: float | None, now: float) -> int:
+    """The applicable policies whose frequency has elapsed since `since` (None: now)."""
+    due = 0
+    if since is not None and applicable & frequencies.mask:
+        elapsed = now - since
+        for seconds, having in frequencies.index:
+            if elapsed > (EVERY_TIME_TOLERANCE_S if seconds == EVERY_TIME else seconds):
+                due |= having & applicable
+    return due
+
+
+def _tail(  # noqa: PLR0917 - the memo key, spread
+    compiled: CompiledPolicySet,
+    applicable: int,
+    failing: int,
+    due: int,
+    due_secondary: int,
+    superseded: int,
+    legacy: bool,
+    audience: int,
 ) -> _Tail:
     """Everything a decision says once the failed requirements and elapsed frequencies are known."""
+    index = compiled.grants
     enforced = applicable & compiled.enforced_mask
-    failed = hard_failed = applicable & compiled.block_mask
+    failed = hard_failed = applicable & index.block_mask
     unmet: list[tuple[int, tuple[str, ...], int]] = []  # (order key, requirement, policies)
-    for i, (requirement, having, interactive, positions) in enumerate(compiled.requirement_index):
+    strengths = index.strength_requirements
+    for i, (requirement, having, interactive, positions) in enumerate(index.requirements):
         if not failing >> i & 1:
             continue
         hit = having & applicable
+        if strengths >> i & 1:
+            hit &= ~superseded
         failed |= hit
-        if legacy or not interactive:
+        if legacy or not interactive[audience]:
             hard_failed |= hit
         if hit & enforced:
             unmet.append((_order(hit & enforced, positions), requirement, hit & enforced))
-    if due:
-        failed |= due
+    for elapsed, frequencies, control in (
+        (due, index.full, REAUTHENTICATION),
+        (due_secondary, index.secondary, SECONDARY_REAUTHENTICATION),
+    ):
+        if not elapsed:
+            continue
+        failed |= elapsed
         if legacy:
-            hard_failed |= due
-        if due & enforced:
-            positions = compiled.reauthentication_positions
-            unmet.append((_order(due & enforced, positions), REAUTHENTICATION, due & enforced))
+            hard_failed |= elapsed
+        if elapsed & enforced:
+            order = _order(elapsed & enforced, frequencies.positions)
+            unmet.append((order, (control,), elapsed & enforced))
     unmet.sort(key=lambda item: item[0])
     requirements = tuple(Requirement(r, _ids(compiled, mask)) for _, r, mask in unmet)
     messages: tuple[str, ...]
-    if enforced & compiled.block_mask:
+    if enforced & index.block_mask:
         verdict, requirements, messages = Verdict.DENY, (), (BLOCK_MESSAGE,)
     elif not requirements:
         verdict, messages = Verdict.ALLOW, ()
     else:
-        texts = compiled.messages
+        texts = index.messages
         messages = tuple(dict.fromkeys(texts[c] for r in requirements for c in r.any_of))
         if legacy:
             verdict, messages = Verdict.DENY, (LEGACY_CLIENT_MESSAGE, *messages)
-        elif all(compiled.requirement_is_interactive(r.any_of) for r in requirements):
+        elif all(index.is_interactive(r.any_of, audience) for r in requirements):
             verdict = Verdict.CHALLENGE
         else:
             verdict = Verdict.DENY
-    session = _session(compiled, enforced & compiled.session_mask)
+    session = _NO_SESSION
+    if audience != DIRECT_CONNECT:
+        session = merged_session(compiled, enforced & index.session_mask)
     return (
         verdict,
         requirements,
@@ -311,68 +319,3 @@ def _outcome(
             session_controls=cp.session_controls,
         )
     return outcome
-
-
-def _session(compiled: CompiledPolicySet, mask: int) -> Session:
-    """The merged session controls of the policies in `mask`."""
-    merge = _SessionMerge()
-    while mask:
-        low = mask & -mask
-        mask ^= low
-        merge.add(compiled.policies[low.bit_length() - 1].policy)
-    return merge.result()
-
-
-class _SessionMerge:
-    """Accumulates the most restrictive session controls."""
-
-    __slots__ = (
-        "cae",
-        "cas",
-        "enforced_restrictions",
-        "frequency",
-        "persistent",
-        "resilience",
-        "secure",
-    )
-
-    def __init__(self) -> None:
-        self.frequency: int | None = None
-        self.persistent: str | None = None
-        self.enforced_restrictions = False
-        self.cas: str | None = None
-        self.cae: str | None = None
-        self.secure = False
-        self.resilience = False
-
-    def add(self, policy: Policy) -> None:
-        s = policy.session
-        if s.sign_in_frequency is not None:
-            if self.frequency is None or s.sign_in_frequency == EVERY_TIME:
-                self.frequency = s.sign_in_frequency
-            elif self.frequency != EVERY_TIME:
-                self.frequency = min(self.frequency, s.sign_in_frequency)
-        if s.persistent_browser is not None and self.persistent != "never":
-            self.persistent = s.persistent_browser
-        self.enforced_restrictions |= s.application_enforced_restrictions
-        if s.cloud_app_security and _CAS_ORDER.get(s.cloud_app_security, 0) > _CAS_ORDER.get(
-            self.cas or "", 0
-        ):
-            self.cas = s.cloud_app_security
-        if s.continuous_access_evaluation and (
-            self.cae is None or _CAE_ORDER[s.continuous_access_evaluation] > _CAE_ORDER[self.cae]
-        ):
-            self.cae = s.continuous_access_evaluation
-        self.secure |= s.secure_sign_in_session
-        self.resilience |= s.disable_resilience_defaults
-
-    def result(self) -> Session:
-        return Session(
-            sign_in_frequency=self.frequency,
-            persistent_browser=self.persistent,
-            application_enforced_restrictions=self.enforced_restrictions,
-            cloud_app_security=self.cas,
-            continuous_access_evaluation=self.cae,
-            secure_sign_in_session=self.secure,
-            disable_resilience_defaults=self.resilience,
-        )

@@ -45,7 +45,8 @@ class Requirement:
 class Session:
     """The most restrictive session controls of the enforced policies that applied."""
 
-    sign_in_frequency: int | None = None  # seconds, EVERY_TIME (-1) or None
+    sign_in_frequency: int | None = None  # full sign-in: seconds, EVERY_TIME (-1) or None
+    secondary_sign_in_frequency: int | None = None  # the second factor only: the same
     persistent_browser: str | None = None  # "always" | "never"
     application_enforced_restrictions: bool = False
     cloud_app_security: str | None = None

@@ -21,6 +21,7 @@ from netaddr import IPNetwork
 
 from pdp.policy.application_filter import ApplicationFilter
 from pdp.policy.device_filter import DeviceFilter
+from pdp.policy.grant_index import GrantIndex, index_grants
 from pdp.policy.model import (
     ALL,
     ALL_TRUSTED,
@@ -34,7 +35,6 @@ from pdp.policy.model import (
     PolicySet,
     PolicyState,
 )
-from pdp.policy.remediation import interactive, message_for
 from pdp.vocabulary import (
     CLIENT_APP_TYPES,
     FLOWS,
@@ -145,27 +145,15 @@ class CompiledPolicySet:
     trusted_networks: tuple[IPNetwork, ...] = ()  # ranges of trusted IP named locations
     # devices: policies whose device condition needs a per-request check
     device_mask: int = 0
-    # grant evaluation, by distinct requirement: (controls, policies having it, whether a
-    # user can meet it now, {policy bit: its position in that policy's clause})
-    block_mask: int = 0
-    requirement_index: tuple[tuple[tuple[str, ...], int, bool, dict[int, int]], ...] = ()
-    frequency_index: tuple[tuple[int, int], ...] = ()  # (seconds or EVERY_TIME, policies)
-    frequency_mask: int = 0
-    reauthentication_positions: dict[int, int] = field(default_factory=dict)
-    session_mask: int = 0  # policies with any session control
+    # grant requirements, sign-in frequencies and session controls (pdp.policy.grant_index)
+    grants: GrantIndex = field(default_factory=GrantIndex)
     strengths: dict[str, AuthenticationStrength] = field(default_factory=dict)
-    interactive_controls: frozenset[str] = frozenset()  # controls a user can satisfy now
-    messages: dict[str, str] = field(default_factory=dict)  # control -> remediation text
     uses_sign_in_risk: bool = False
     # Engine-owned, filled lazily. `tables`: per-set structures (built once, kept).
     # `memo`: results keyed by request-shaped masks (e.g. the outcome records of one set of
     # applied policies), so repeated traffic reuses instead of builds; bounded by the engine.
     tables: dict[Any, Any] = field(default_factory=dict)
     memo: dict[Any, Any] = field(default_factory=dict)
-
-    def requirement_is_interactive(self, controls: Iterable[str]) -> bool:
-        """Whether a user could meet a requirement during this sign-in."""
-        return any(c in self.interactive_controls for c in controls)
 
 
 def compile_policy_set(policy_set: PolicySet) -> CompiledPolicySet:
@@ -191,45 +179,11 @@ def compile_policy_set(policy_set: PolicySet) -> CompiledPolicySet:
     _index_locations(compiled, policy_set.locations)
     compiled.group_keys = frozenset(compiled.groups) | frozenset(compiled.excluded_groups)
     compiled.role_keys = frozenset(compiled.roles) | frozenset(compiled.excluded_roles)
-    controls = {c for cp in compiled.policies for r in cp.requirements for c in r}
-    controls.add("reauthentication")
-    compiled.interactive_controls = frozenset(
-        c for c in controls if interactive(c, compiled.strengths)
-    )
-    compiled.messages = {c: message_for(c, compiled.strengths) for c in controls}
-    _index_grants(compiled)
+    compiled.grants = index_grants(compiled.policies, compiled.strengths)
     compiled.uses_sign_in_risk = any(
         cp.policy.conditions.sign_in_risk_levels for cp in compiled.policies
     )
     return compiled
-
-
-def _index_grants(c: CompiledPolicySet) -> None:
-    """Group policies by requirement and by sign-in frequency, in first-appearance order."""
-    requirements: dict[tuple[str, ...], tuple[int, dict[int, int]]] = {}
-    frequencies: dict[int, int] = {}
-    for cp in c.policies:
-        bit = 1 << cp.bit
-        if cp.block:
-            c.block_mask |= bit
-        for position, requirement in enumerate(cp.requirements):
-            mask, positions = requirements.get(requirement, (0, {}))
-            positions[cp.bit] = position
-            requirements[requirement] = (mask | bit, positions)
-        session = cp.policy.session
-        if session.names():
-            c.session_mask |= bit
-        if session.sign_in_frequency is not None:
-            frequencies[session.sign_in_frequency] = (
-                frequencies.get(session.sign_in_frequency, 0) | bit
-            )
-            c.frequency_mask |= bit
-            c.reauthentication_positions[cp.bit] = len(cp.requirements)
-    c.requirement_index = tuple(
-        (requirement, mask, c.requirement_is_interactive(requirement), positions)
-        for requirement, (mask, positions) in requirements.items()
-    )
-    c.frequency_index = tuple(frequencies.items())
 
 
 def _compile_policy(index: int, policy: Policy) -> CompiledPolicy:

@@ -169,6 +169,9 @@ class SessionControls:
     """conditionalAccessSessionControls that pdp reports to the gateway."""
 
     sign_in_frequency: int | None = None  # seconds, EVERY_TIME, or None
+    # authenticationType secondaryAuthentication: the frequency asks for the second factor
+    # only, not a full sign-in (primaryAndSecondaryAuthentication, the default)
+    secondary_authentication_only: bool = False
     persistent_browser: str | None = None  # "always" | "never"
     application_enforced_restrictions: bool = False
     cloud_app_security: str | None = None

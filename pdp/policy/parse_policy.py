@@ -364,10 +364,14 @@ def _grant(
     r.fields(obj, path, _GRANT.split())
     controls: list[str] = []
     block = False
+    retired = False
     for i, name in enumerate(r.strings(obj, "builtInControls", path)):
         canonical = v.BUILT_IN_CONTROLS.get(name.lower())
         if canonical == "block":
             block = True
+        elif canonical in v.RETIRED_CONTROLS:
+            r.warn(f"{path}.builtInControls[{i}]", v.RETIRED_CONTROLS[canonical])
+            retired = True
         elif canonical is not None:
             controls.append(canonical)
         elif name.lower() != "unknownfuturevalue":
@@ -388,7 +392,7 @@ def _grant(
     controls += r.strings(obj, "customAuthenticationFactors", path)
     operator = r.enum(obj, "operator", path, v.GRANT_OPERATORS) or "AND"
     if not controls and not block:
-        if configured(obj.get("operator")):
+        if configured(obj.get("operator")) and not retired:
             r.warn(path, "grantControls has an operator but no controls: ignored")
         return None
     return GrantControls(operator=operator, controls=tuple(dict.fromkeys(controls)), block=block)
@@ -430,8 +434,10 @@ def _session(raw: Any, r: Reader, path: str) -> SessionControls:
         "disableResilienceDefaults",
     ]
     r.fields(obj, path, known)
+    frequency, secondary_only = _sign_in_frequency(obj, r, f"{path}.signInFrequency")
     return SessionControls(
-        sign_in_frequency=_sign_in_frequency(obj, r, f"{path}.signInFrequency"),
+        sign_in_frequency=frequency,
+        secondary_authentication_only=secondary_only,
         persistent_browser=_enabled_enum(
             obj, "persistentBrowser", "mode", r, path, v.PERSISTENT_BROWSER_MODES
         ),
@@ -474,15 +480,18 @@ def _cae(obj: Mapping[str, Any], r: Reader, path: str) -> str | None:
     return r.enum(sub, "mode", f"{path}.continuousAccessEvaluation", v.CAE_MODES)
 
 
-def _sign_in_frequency(obj: Mapping[str, Any], r: Reader, path: str) -> int | None:
+def _sign_in_frequency(obj: Mapping[str, Any], r: Reader, path: str) -> tuple[int | None, bool]:
+    """The frequency (seconds or EVERY_TIME) and whether it asks for the second factor only."""
     sub = r.obj(obj.get("signInFrequency"), path)
     if sub is None or not r.boolean(sub, "isEnabled", path, True):
-        return None
+        return None, False
     interval = r.enum(
         sub, "frequencyInterval", path, {"timebased": "timeBased", "everytime": "everyTime"}
     )
+    kind = r.enum(sub, "authenticationType", path, v.SIGN_IN_FREQUENCY_AUTHENTICATION_TYPES)
+    secondary_only = kind == "secondaryAuthentication"
     if interval == "everyTime":
-        return EVERY_TIME
+        return EVERY_TIME, secondary_only
     value = sub.get("value")
     unit = r.enum(sub, "type", path, {"hours": "hours", "days": "days"})
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0 or unit is None:
@@ -491,5 +500,5 @@ def _sign_in_frequency(obj: Mapping[str, Any], r: Reader, path: str) -> int | No
             "a time-based sign-in frequency needs a positive integer value and a type "
             "(hours or days)",
         )
-        return None
-    return value * v.SIGN_IN_FREQUENCY_UNITS[unit]
+        return None, False
+    return value * v.SIGN_IN_FREQUENCY_UNITS[unit], secondary_only

@@ -4,7 +4,10 @@ A requirement decides between CHALLENGE and DENY: if one of its controls is some
 user can do now (sign in with MFA or a stronger method, change a password, accept terms of
 use, complete a custom factor, sign in again) the gateway challenges; if none is (a
 compliant or hybrid-joined device, an approved or protected app) the sign-in is denied with
-a message saying what to do. The texts are built once per policy set, never per request.
+a message saying what to do. What a user can do depends on who signs in: a guest cannot
+change the password of an account another tenant holds, and a B2B direct connect user
+cannot accept terms of use (the audiences below). The texts are built once per policy set,
+never per request.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ _NOT_INTERACTIVE = frozenset(
         "riskRemediation",
     }
 )
-_INTERACTIVE_BUILT_IN = frozenset({"mfa", "passwordChange", "reauthentication"})
+_INTERACTIVE_BUILT_IN = frozenset(
+    {"mfa", "passwordChange", "reauthentication", "secondaryReauthentication"}
+)
 _KNOWN_BUILT_IN = _NOT_INTERACTIVE | _INTERACTIVE_BUILT_IN
 
 _MESSAGES = {
@@ -49,11 +54,34 @@ _MESSAGES = {
     "passwordChange": "Change your password to continue.",
     "riskRemediation": "Your account needs attention: sign in again and follow the prompts.",
     "reauthentication": "Your session has expired. Sign in again to continue.",
+    "secondaryReauthentication": (
+        "Verify your identity again with your second authentication method to continue."
+    ),
 }
 
+# Who signs in, as far as what they can do during the sign-in goes (see `audience_of`).
+MEMBER, GUEST, DIRECT_CONNECT = 0, 1, 2
+AUDIENCES = (MEMBER, GUEST, DIRECT_CONNECT)
+# Controls an external user cannot complete in the resource tenant (documented on the
+# external-users page): a password change, and for B2B direct connect also terms of use.
+_GUEST_CANNOT = frozenset({"passwordChange"})
 
-def interactive(control: str, strengths: dict[str, AuthenticationStrength]) -> bool:
-    """Whether a user can meet `control` during this sign-in (so CHALLENGE, not DENY)."""
+
+def audience_of(guest: bool, guest_type: str) -> int:
+    """MEMBER, GUEST (any guest or external user) or DIRECT_CONNECT (B2B direct connect)."""
+    if not guest:
+        return MEMBER
+    return DIRECT_CONNECT if guest_type == "b2bDirectConnectUser" else GUEST
+
+
+def interactive(
+    control: str, strengths: dict[str, AuthenticationStrength], audience: int = MEMBER
+) -> bool:
+    """Whether a user of `audience` can meet `control` during this sign-in (CHALLENGE, not DENY)."""
+    if audience != MEMBER and control in _GUEST_CANNOT:
+        return False
+    if audience == DIRECT_CONNECT and control.startswith("termsOfUse:"):
+        return False
     if control in _INTERACTIVE_BUILT_IN:
         return True
     if control in _NOT_INTERACTIVE:

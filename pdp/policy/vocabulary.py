@@ -43,8 +43,20 @@ BUILT_IN_CONTROLS = _canon(
     "passwordChange",
     "riskRemediation",
 )
+# Built-in controls Microsoft no longer enforces: Entra treats them as not selected.
+RETIRED_CONTROLS = {
+    "approvedApplication": (
+        "Microsoft stopped enforcing 'Require approved client app' after March 2026: Entra "
+        "treats it as not selected, and so does pdp; require an app protection policy "
+        "(compliantApplication) instead (source: https://learn.microsoft.com/en-us/entra/"
+        "identity/conditional-access/migrate-approved-client-app)"
+    ),
+}
 PERSISTENT_BROWSER_MODES = _canon("always", "never")
 SIGN_IN_FREQUENCY_UNITS = {"hours": 3600, "days": 86400}
+SIGN_IN_FREQUENCY_AUTHENTICATION_TYPES = _canon(
+    "primaryAndSecondaryAuthentication", "secondaryAuthentication"
+)
 CLOUD_APP_SECURITY_TYPES = _canon("mcasConfigured", "monitorOnly", "blockDownloads")
 CAE_MODES = _canon("strictEnforcement", "strictLocation", "disabled")
 DEVICE_STATES = _canon("All", "Compliant", "DomainJoined")

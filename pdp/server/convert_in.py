@@ -165,6 +165,11 @@ def to_context(request: pb.EvaluateRequest, now: float) -> SignInContext:
             if authn.HasField("authenticated_at")
             else None
         ),
+        secondary_authenticated_at=(
+            _seconds(authn.secondary_authenticated_at, "authentication.secondary_authenticated_at")
+            if authn.HasField("secondary_authenticated_at")
+            else None
+        ),
         satisfied_controls=frozenset(
             cv.strings(controls, "authentication.satisfied_controls", cv.MAX_SATISFIED_CONTROLS)
         )

@@ -233,8 +233,14 @@ def _session(session: Session) -> pb.SessionControls:
     )
     if session.persistent_browser is not None:
         out.persistent_browser = PERSISTENT_BROWSER[session.persistent_browser]
-    if session.sign_in_frequency == EVERY_TIME:
-        out.sign_in_frequency.every_time = True
-    elif session.sign_in_frequency is not None:
-        out.sign_in_frequency.period.CopyFrom(Duration(seconds=session.sign_in_frequency))
+    _frequency(out.sign_in_frequency, session.sign_in_frequency)
+    _frequency(out.secondary_sign_in_frequency, session.secondary_sign_in_frequency)
     return out
+
+
+def _frequency(out: pb.SignInFrequency, seconds: int | None) -> None:
+    """Set a SignInFrequency (every time, or a period) when there is one."""
+    if seconds == EVERY_TIME:
+        out.every_time = True
+    elif seconds is not None:
+        out.period.CopyFrom(Duration(seconds=seconds))

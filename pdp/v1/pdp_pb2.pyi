@@ -570,6 +570,7 @@ class Authentication(_message.Message):
     AUTHENTICATED_AT_FIELD_NUMBER: _builtins.int
     SATISFIED_CONTROLS_FIELD_NUMBER: _builtins.int
     FLOW_FIELD_NUMBER: _builtins.int
+    SECONDARY_AUTHENTICATED_AT_FIELD_NUMBER: _builtins.int
     flow: Global___AuthenticationFlow.ValueType
     @_builtins.property
     def methods(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -585,6 +586,12 @@ class Authentication(_message.Message):
         compliantApplication, passwordChange, custom factor ids.
         """
 
+    @_builtins.property
+    def secondary_authenticated_at(self) -> _timestamp_pb2.Timestamp:
+        """When the user last completed the second factor (MFA), for sign-in frequencies with
+        authenticationType secondaryAuthentication; unset: taken to be authenticated_at.
+        """
+
     def __init__(
         self,
         *,
@@ -592,10 +599,11 @@ class Authentication(_message.Message):
         authenticated_at: _timestamp_pb2.Timestamp | None = ...,
         satisfied_controls: _abc.Iterable[_builtins.str] | None = ...,
         flow: Global___AuthenticationFlow.ValueType = ...,
+        secondary_authenticated_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["authenticated_at", b"authenticated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["authenticated_at", b"authenticated_at", "secondary_authenticated_at", b"secondary_authenticated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authenticated_at", b"authenticated_at", "flow", b"flow", "methods", b"methods", "satisfied_controls", b"satisfied_controls"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authenticated_at", b"authenticated_at", "flow", b"flow", "methods", b"methods", "satisfied_controls", b"satisfied_controls", "secondary_authenticated_at", b"secondary_authenticated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -826,7 +834,10 @@ class Requirement(_message.Message):
     POLICY_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def any_of(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """mfa, compliantDevice, authenticationStrength:<id>, ..."""
+        """mfa, compliantDevice, authenticationStrength:<id>, ...; reauthentication (sign in
+        again) or secondaryReauthentication (complete the second factor again) when a sign-in
+        frequency has elapsed.
+        """
 
     @_builtins.property
     def policy_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -884,6 +895,7 @@ class SessionControls(_message.Message):
     CONTINUOUS_ACCESS_EVALUATION_FIELD_NUMBER: _builtins.int
     SECURE_SIGN_IN_SESSION_FIELD_NUMBER: _builtins.int
     DISABLE_RESILIENCE_DEFAULTS_FIELD_NUMBER: _builtins.int
+    SECONDARY_SIGN_IN_FREQUENCY_FIELD_NUMBER: _builtins.int
     persistent_browser: Global___PersistentBrowser.ValueType
     application_enforced_restrictions: _builtins.bool
     cloud_app_security: _builtins.str
@@ -894,7 +906,15 @@ class SessionControls(_message.Message):
     """token protection"""
     disable_resilience_defaults: _builtins.bool
     @_builtins.property
-    def sign_in_frequency(self) -> Global___SignInFrequency: ...
+    def sign_in_frequency(self) -> Global___SignInFrequency:
+        """A full sign-in (primary and secondary authentication) is due after this."""
+
+    @_builtins.property
+    def secondary_sign_in_frequency(self) -> Global___SignInFrequency:
+        """The second factor only (authenticationType secondaryAuthentication) is due after this:
+        the gateway asks for MFA again, not for a whole new sign-in.
+        """
+
     def __init__(
         self,
         *,
@@ -905,10 +925,11 @@ class SessionControls(_message.Message):
         continuous_access_evaluation: _builtins.str = ...,
         secure_sign_in_session: _builtins.bool = ...,
         disable_resilience_defaults: _builtins.bool = ...,
+        secondary_sign_in_frequency: Global___SignInFrequency | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["sign_in_frequency", b"sign_in_frequency"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["secondary_sign_in_frequency", b"secondary_sign_in_frequency", "sign_in_frequency", b"sign_in_frequency"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_enforced_restrictions", b"application_enforced_restrictions", "cloud_app_security", b"cloud_app_security", "continuous_access_evaluation", b"continuous_access_evaluation", "disable_resilience_defaults", b"disable_resilience_defaults", "persistent_browser", b"persistent_browser", "secure_sign_in_session", b"secure_sign_in_session", "sign_in_frequency", b"sign_in_frequency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_enforced_restrictions", b"application_enforced_restrictions", "cloud_app_security", b"cloud_app_security", "continuous_access_evaluation", b"continuous_access_evaluation", "disable_resilience_defaults", b"disable_resilience_defaults", "persistent_browser", b"persistent_browser", "secondary_sign_in_frequency", b"secondary_sign_in_frequency", "secure_sign_in_session", b"secure_sign_in_session", "sign_in_frequency", b"sign_in_frequency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

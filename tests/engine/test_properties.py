@@ -42,12 +42,21 @@ ROLES = ["r1", "r2"]
 APPS = ["a1", "a2", "a3", "00000003-0000-0ff1-ce00-000000000000"]
 SERVICE_PRINCIPALS = ["sp1", "sp2"]
 TENANTS = ["t1", "t2"]
-GUEST_TYPES = ["b2bCollaborationGuest", "internalGuest", "serviceProvider"]
+GUEST_TYPES = ["b2bCollaborationGuest", "internalGuest", "serviceProvider", "b2bDirectConnectUser"]
 USER_ACTIONS = ["urn:user:registersecurityinfo", "urn:user:registerdevice"]
 CONTEXTS = ["c1", "c2"]
 LEVELS = ["none", "low", "medium", "high"]
 INSIDER_LEVELS = ["minor", "moderate", "elevated"]
-METHODS = ["password", "sms", "fido2", "microsoftAuthenticatorPush", "hardwareOath", "email"]
+METHODS = [
+    "password",
+    "sms",
+    "fido2",
+    "microsoftAuthenticatorPush",
+    "hardwareOath",
+    "email",
+    "temporaryAccessPassOneTime",
+    "windowsHelloForBusiness",
+]
 CONTROLS = [
     "mfa",
     "compliantDevice",
@@ -249,6 +258,10 @@ def session_controls(draw: st.DrawFn) -> dict[str, Any] | None:
             "type": "hours",
             "frequencyInterval": "timeBased",
         }
+    if frequency is not None:
+        session["signInFrequency"]["authenticationType"] = draw(
+            st.sampled_from(["primaryAndSecondaryAuthentication", "secondaryAuthentication"])
+        )
     mode = draw(st.sampled_from([None, "always", "never"]))
     if mode is not None:
         session["persistentBrowser"] = {"isEnabled": True, "mode": mode}
@@ -349,6 +362,9 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
     age = draw(st.sampled_from([None, 60, 400, 5000, 50_000]))
     if age is not None:
         authentication["authenticatedAt"] = _rfc3339(TIME - age)
+    second = draw(st.sampled_from([None, 60, 400, 5000]))
+    if second is not None:
+        authentication["secondaryAuthenticatedAt"] = _rfc3339(TIME - second)
     if "servicePrincipalId" in subject:
         client = "CLIENT_APP_TYPE_UNSPECIFIED"
     else:

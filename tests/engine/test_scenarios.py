@@ -25,7 +25,8 @@ so a typo cannot pass silently; JSON-path-like names are Graph's and the proto's
       requirements:      # exact and in order; default []
         - {anyOf: [mfa], policyIds: [p1]}
       session:           # exact; absent keys mean unset: signInFrequency (seconds or
-        signInFrequency: 3600   # everyTime), persistentBrowser, applicationEnforcedRestrictions,
+        signInFrequency: 3600   # everyTime), secondarySignInFrequency (the same, for the second
+                                # factor only), persistentBrowser, applicationEnforcedRestrictions,
                                 # cloudAppSecurity, continuousAccessEvaluation,
                                 # secureSignInSession, disableResilienceDefaults
       policies:          # exact: every policy the engine reports, and only those (ids as
@@ -74,6 +75,7 @@ REQUIREMENT_KEYS = {"anyOf", "policyIds"}
 POLICY_KEYS = {"result", "reasons"}
 SESSION_KEYS = {
     "signInFrequency",
+    "secondarySignInFrequency",
     "persistentBrowser",
     "applicationEnforcedRestrictions",
     "cloudAppSecurity",
@@ -221,6 +223,9 @@ def session_view(session: Session) -> dict[str, Any]:
     if session.sign_in_frequency is not None:
         frequency = session.sign_in_frequency
         out["signInFrequency"] = "everyTime" if frequency == EVERY_TIME else frequency
+    if session.secondary_sign_in_frequency is not None:
+        frequency = session.secondary_sign_in_frequency
+        out["secondarySignInFrequency"] = "everyTime" if frequency == EVERY_TIME else frequency
     if session.persistent_browser is not None:
         out["persistentBrowser"] = session.persistent_browser
     if session.application_enforced_restrictions:

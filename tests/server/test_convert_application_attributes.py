@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from pdp.server.convert_in import MAX_APPLICATION_ATTRIBUTES, MAX_ATTRIBUTE_VALUES, to_context
 from pdp.errors import InvalidRequest
+from pdp.server.convert_in import MAX_APPLICATION_ATTRIBUTES, MAX_ATTRIBUTE_VALUES, to_context
 from pdp.v1 import pdp_pb2 as pb
 
 
