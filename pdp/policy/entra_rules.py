@@ -111,23 +111,12 @@ def _register_device(policy: Policy) -> Iterator[Finding]:
             f"strength, not {', '.join(others)}",
             source,
         )
-    disallowed = [
-        name
-        for name, configured in (
-            ("clientAppTypes", bool(cond.client_app_types)),
-            ("devices.deviceFilter", cond.devices.filter is not None),
-            ("devices (device states)", bool(cond.devices.include_states)),
-        )
-        if configured
-    ]
-    if cond.devices.exclude_states:
-        disallowed.append("devices (device states)")
+    disallowed = [c for c in _configured_conditions(policy) if c in ("clientAppTypes", "devices")]
     if disallowed:
-        names = ", ".join(dict.fromkeys(disallowed))
         yield Finding(
             "$.conditions",
             "the 'Register or join devices' user action cannot use the client apps, "
-            f"filter for devices or device state conditions ({names})",
+            f"filter for devices or device state conditions ({', '.join(disallowed)})",
             source,
         )
 
@@ -165,7 +154,7 @@ def _password_change(policy: Policy) -> Iterator[Finding]:
             "passwordChange is only for policies with a user risk condition",
             GRAPH_GRANT,
         )
-    extra = _other_conditions(policy)
+    extra = [c for c in _configured_conditions(policy) if c != "userRiskLevels"]
     if extra:
         yield Finding(
             "$.conditions",
@@ -175,8 +164,8 @@ def _password_change(policy: Policy) -> Iterator[Finding]:
         )
 
 
-def _other_conditions(policy: Policy) -> list[str]:
-    """Configured conditions besides users, applications and user risk."""
+def _configured_conditions(policy: Policy) -> list[str]:
+    """The configured conditions besides users and target applications, by Graph name."""
     cond = policy.conditions
     devices = cond.devices
     return [
@@ -196,6 +185,7 @@ def _other_conditions(policy: Policy) -> list[str]:
             ),
             ("clientAppTypes", bool(cond.client_app_types)),
             ("signInRiskLevels", bool(cond.sign_in_risk_levels)),
+            ("userRiskLevels", bool(cond.user_risk_levels)),
             ("servicePrincipalRiskLevels", bool(cond.service_principal_risk_levels)),
             ("insiderRiskLevels", bool(cond.insider_risk_levels)),
             ("authenticationFlows", bool(cond.transfer_methods)),
