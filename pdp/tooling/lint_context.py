@@ -123,7 +123,7 @@ class LintContext:
 
     def controls(self, *, except_prefixes: Sequence[str] = ()) -> frozenset[str]:
         """Every grant control the set names, but those starting with `except_prefixes`."""
-        named = {c for requirement, *_ in self.compiled.requirement_index for c in requirement}
+        named = {c for requirement, *_ in self.compiled.grants.requirements for c in requirement}
         named.add("passwordChange")
         return frozenset(c for c in named if not c.startswith(tuple(except_prefixes)))
 

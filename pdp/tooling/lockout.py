@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pdp.engine.decision import Result, Verdict
+from pdp.policy.remediation import MEMBER
 from pdp.policy.vocabulary import DEFAULT_APPLICATION_GROUPS
 from pdp.tooling.findings import Finding, Rule, Severity
 from pdp.tooling.lint_context import GLOBAL_ADMINISTRATOR, LintContext, applied
@@ -118,7 +119,7 @@ def _not_excluded(lint: LintContext) -> list[Finding]:
         for policy_id, sign_in in _applying(lint, principal, admin, devices).items():
             cp = next(c for c in lint.compiled.policies if c.policy.id == policy_id)
             hard = cp.block or not all(
-                lint.compiled.requirement_is_interactive(r) for r in cp.requirements
+                lint.compiled.grants.is_interactive(r, MEMBER) for r in cp.requirements
             )
             what = "blocks" if cp.block else "requires " + _controls(cp.grant_controls)
             findings.append(
