@@ -33,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "pdp.engine": DOMAIN | {"pdp.policy", "pdp.risk"},
     "pdp.policy_store": FOUNDATION | {"pdp.policy"},
     "pdp.decide": DECIDING - {"pdp.decide"},
+    "pdp.tokens": FOUNDATION,
     "pdp.observability": DOMAIN | {"pdp.engine", "pdp.risk", "pdp.policy"},
     "pdp.server": DECIDING | {"pdp.observability", "pdp.limits", "pdp.v1"},
     "pdp.gateway": DECIDING | {"pdp.observability", "pdp.limits"},

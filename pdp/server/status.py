@@ -13,7 +13,7 @@ from typing import Final
 
 import grpc
 
-from pdp.errors import ErrorCode
+from pdp.errors import UNAUTHENTICATED_CODES, ErrorCode
 
 GRPC_STATUS: Final[Mapping[ErrorCode, grpc.StatusCode]] = MappingProxyType(
     {
@@ -23,5 +23,6 @@ GRPC_STATUS: Final[Mapping[ErrorCode, grpc.StatusCode]] = MappingProxyType(
         ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
         ErrorCode.CANCELLED: grpc.StatusCode.CANCELLED,
         ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+        **dict.fromkeys(UNAUTHENTICATED_CODES, grpc.StatusCode.UNAUTHENTICATED),
     }
 )
