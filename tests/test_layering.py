@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "pdp.tokens": FOUNDATION,
     "pdp.observability": DOMAIN | {"pdp.engine", "pdp.risk", "pdp.policy"},
     "pdp.server": DECIDING | {"pdp.observability", "pdp.limits", "pdp.v1"},
-    "pdp.gateway": DECIDING | {"pdp.observability", "pdp.limits"},
+    "pdp.gateway": DECIDING | {"pdp.observability", "pdp.limits", "pdp.tokens"},
     "pdp.console": set(),
     "pdp.config": FOUNDATION | {"pdp.gateway", "pdp.risk", "pdp.console"},
     "pdp.runtime": DECIDING

@@ -71,7 +71,11 @@ class Translation(NamedTuple):
 
 def request_id(check: Any) -> str:
     """Envoy's x-request-id when it is usable as a pdp request id, else a new one."""
-    value = Headers(check.attributes.request.http).get("x-request-id") or ""
+    return usable_request_id(Headers(check.attributes.request.http).get("x-request-id") or "")
+
+
+def usable_request_id(value: str) -> str:
+    """A gateway's request id when it is printable ASCII of at most 128 characters, else new."""
     if value and len(value) <= cv.MAX_REQUEST_ID and value.isprintable() and value.isascii():
         return value
     return uuid.uuid4().hex
@@ -88,18 +92,18 @@ def to_context(check: Any, config: GatewayConfig, draft: SignInDraft) -> Transla
     headers = Headers(http)
     metadata = attrs.metadata_context.filter_metadata
     peer = _peer(attrs.source)
-    draft.ip = _client_ip(peer, headers, config.network)
+    draft.ip = client_ip(peer, headers.get("x-forwarded-for"), config.network)
     extensions = attrs.context_extensions
     app = config.application
-    draft.application_id = cv.ident(_application(extensions, http.host, app), "application")
+    draft.application_id = cv.ident(application_id(extensions, http.host, app), "application")
     if user_action := extensions.get(app.user_action_extension, ""):
         draft.user_action = cv.ident(user_action, f"context extension {app.user_action_extension}")
     required = extensions.get(app.authentication_contexts_extension, "")
     route_contexts = tuple(required.replace(",", " ").split()) if required else ()
     draft.authentication_contexts.extend(route_contexts)
     read_identity(draft, metadata, headers, peer, config.identity, config.step_up.acr_values)
-    _signals(draft, headers, metadata, config)
-    draft.client_app_type = _client_app_type(http, headers, config.client_app)
+    read_signals(draft, headers, metadata, config)
+    draft.client_app_type = client_app_type(http.path, headers, config.client_app)
     return Translation(draft.context(), route_contexts)
 
 
@@ -112,12 +116,12 @@ def _peer(source: Any) -> cv.Address:
     return address
 
 
-def _client_ip(peer: cv.Address, headers: Headers, cfg: NetworkConfig) -> cv.Address:
+def client_ip(peer: cv.Address, forwarded_for: str | None, cfg: NetworkConfig) -> cv.Address:
     """The client's address: the peer, or the XFF entry the outermost trusted proxy added."""
     hops = cfg.trusted_hops
     if not hops or (cfg.trusted_proxies and not within(peer, cfg.trusted_proxies)):
         return peer
-    forwarded = [e.strip() for e in (headers.get("x-forwarded-for") or "").split(",")]
+    forwarded = [e.strip() for e in (forwarded_for or "").split(",")]
     if forwarded[-1] == peer[0]:
         forwarded.pop()  # Envoy (use_remote_address) appended the peer itself
     if len(forwarded) < hops or not forwarded[-hops]:
@@ -131,7 +135,8 @@ def _client_ip(peer: cv.Address, headers: Headers, cfg: NetworkConfig) -> cv.Add
     return address
 
 
-def _application(extensions: Mapping[str, str], host: str, cfg: ApplicationConfig) -> str:
+def application_id(extensions: Mapping[str, str], host: str, cfg: ApplicationConfig) -> str:
+    """The route's application extension, else the host map's entry, else the default."""
     if app := extensions.get(cfg.context_extension, "").strip():
         return app
     name = _host_name(host)
@@ -159,7 +164,7 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def _signals(draft: SignInDraft, headers: Headers, metadata: Any, cfg: GatewayConfig) -> None:
+def read_signals(draft: SignInDraft, headers: Headers, metadata: Any, cfg: GatewayConfig) -> None:
     """Device, risk and geo from the configured headers or metadata."""
     device, risk, net = cfg.device, cfg.risk, cfg.network
     if device.id and (text := read(device.id, headers, metadata)):
@@ -216,11 +221,11 @@ def _detect_platform(agent: str) -> str:
     return next((p for r, p in _UA_PLATFORMS if r.search(agent)), "")
 
 
-def _client_app_type(http: Any, headers: Headers, cfg: ClientAppConfig) -> str:
+def client_app_type(path: str, headers: Headers, cfg: ClientAppConfig) -> str:
+    """Browser or mobileAppsAndDesktopClients, from the user agent, path and credentials."""
     agent = headers.get("user-agent") or ""
     if not cfg.browser_user_agent.search(agent):
         return "mobileAppsAndDesktopClients"
-    path: str = http.path
     if any(p.search(path) for p in cfg.api_paths):
         return "mobileAppsAndDesktopClients"
     bearer = (headers.get("authorization") or "")[:7].lower() == "bearer "

@@ -20,6 +20,14 @@ from typing import Final, Literal
 import yaml
 
 from pdp.gateway.config_reader import GatewayConfigError, Network, Reader, Source
+from pdp.tokens.settings import (
+    ALGORITHMS,
+    MAX_CLOCK_SKEW_S,
+    REQUIRED_CLAIMS,
+    TokenSettings,
+    entra_issuers,
+    entra_jwks_uri,
+)
 from pdp.vocabulary import AUTHENTICATION_METHOD_MODES
 
 __all__ = ["GatewayConfig", "GatewayConfigError", "Source", "load_gateway_config"]
@@ -174,6 +182,7 @@ class GatewayConfig:
     risk: RiskConfig = RiskConfig()
     client_app: ClientAppConfig = ClientAppConfig()
     step_up: StepUpConfig = StepUpConfig()
+    tokens: TokenSettings | None = None  # pdp verifies bearer tokens itself (forward-auth)
 
 
 def load_gateway_config(path: Path) -> GatewayConfig:
@@ -193,14 +202,17 @@ def parse_gateway_config(data: object) -> GatewayConfig:
     root = Reader({} if data is None else data, "")
     if (version := root.take("version")) not in (None, 1):
         raise GatewayConfigError(f"version: only version 1 is known, not {version!r}")
+    identity = _identity(root.section("identity"))
+    tokens = root.take("tokens")
     config = GatewayConfig(
         network=_network(root.section("network")),
         application=_application(root.section("application")),
-        identity=_identity(root.section("identity")),
+        identity=identity,
         device=_device(root.section("device")),
         risk=_risk(root.section("risk")),
         client_app=_client_app(root.section("client_app")),
         step_up=StepUpConfig(root.section("step_up").mapping("acr_values")),
+        tokens=None if tokens is None else _tokens(Reader(tokens, "tokens"), identity.jwt),
     )
     root.done()
     return config
@@ -344,3 +356,60 @@ def _client_app(r: Reader) -> ClientAppConfig:
     )
     r.done()
     return cfg
+
+
+def _tokens(r: Reader, jwt: JwtConfig) -> TokenSettings:
+    """The `tokens` section; for Entra, the tenant (identity.jwt.tenant_id) gives the defaults."""
+    d = TokenSettings(issuers=(), audiences=(), jwks_uri="")
+    tenant = jwt.tenant_id
+    audiences = r.texts("audiences", ())
+    if not audiences:
+        raise GatewayConfigError(
+            "tokens.audiences: name the API's audience (client id or App ID URI)"
+        )
+    issuers = r.texts("issuers", ()) or (entra_issuers(tenant) if tenant else ())
+    jwks_uri = r.text("jwks_uri", "") or (entra_jwks_uri(tenant) if tenant else "")
+    if not issuers or not jwks_uri:
+        raise GatewayConfigError(
+            "tokens: set issuers and jwks_uri, or identity.jwt.tenant_id for Entra's defaults"
+        )
+    if not jwks_uri.startswith("https://"):
+        raise GatewayConfigError(f"tokens.jwks_uri: must be an https URL, not {jwks_uri!r}")
+    algorithms = r.texts("algorithms", d.algorithms)
+    for algorithm in algorithms:
+        if algorithm not in ALGORITHMS:
+            known = ", ".join(sorted(ALGORITHMS))
+            raise GatewayConfigError(f"tokens.algorithms: {algorithm!r} is not one of {known}")
+    ca_file = r.text("jwks_ca_file", "")
+    if ca_file and not Path(ca_file).is_file():
+        raise GatewayConfigError(f"tokens.jwks_ca_file: no such file: {ca_file}")
+    skew = r.integer("clock_skew_s", int(d.clock_skew_s))
+    if skew > MAX_CLOCK_SKEW_S:
+        raise GatewayConfigError(f"tokens.clock_skew_s: at most {MAX_CLOCK_SKEW_S:g}, not {skew}")
+    settings = TokenSettings(
+        issuers=issuers,
+        audiences=audiences,
+        jwks_uri=jwks_uri,
+        tenant_id=tenant,
+        jwks_ca_file=Path(ca_file) if ca_file else None,
+        algorithms=algorithms,
+        clock_skew_s=skew,
+        required_claims=tuple(dict.fromkeys(REQUIRED_CLAIMS + r.texts("required_claims", ()))),
+        jwks_refresh_s=_positive(r, "jwks_refresh_s", d.jwks_refresh_s),
+        jwks_min_refresh_s=_positive(r, "jwks_min_refresh_s", d.jwks_min_refresh_s),
+        jwks_max_age_s=_positive(r, "jwks_max_age_s", d.jwks_max_age_s),
+        jwks_timeout_s=_positive(r, "jwks_timeout_s", d.jwks_timeout_s),
+        jwks_max_bytes=int(_positive(r, "jwks_max_bytes", d.jwks_max_bytes)),
+        jwks_max_keys=int(_positive(r, "jwks_max_keys", d.jwks_max_keys)),
+    )
+    r.done()
+    if settings.jwks_max_age_s <= settings.jwks_refresh_s:
+        raise GatewayConfigError("tokens.jwks_max_age_s: must be longer than jwks_refresh_s")
+    return settings
+
+
+def _positive(r: Reader, key: str, default: float) -> float:
+    value = r.integer(key, int(default))
+    if value < 1:
+        raise GatewayConfigError(f"tokens.{key}: must be at least 1, not {value}")
+    return value

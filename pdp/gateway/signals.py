@@ -2,7 +2,8 @@
 
 Envoy sends headers as a map with lower-case names (`attributes.request.http.headers`, where
 repeated headers arrive joined by ",") or, with `encode_raw_headers`, as a list
-(`header_map`) that keeps each occurrence. `Headers` reads either. A value pdp treats as
+(`header_map`) that keeps each occurrence. `Headers` reads either, and a plain HTTP
+request's headers (`Headers.of`, for the forward-auth endpoint). A value pdp treats as
 one item (a user id, a device id, a risk level) must occur once and contain no ","; two
 copies mean a client added its own to the gateway's, and the request is refused rather
 than read either way. Every failure is `InvalidRequest` naming where the value came from.
@@ -37,6 +38,14 @@ class Headers:
                 value = entry.raw_value.decode("latin-1") if entry.raw_value else entry.value
                 raw.setdefault(entry.key.lower(), []).append(value)
             self._raw = raw
+
+    @classmethod
+    def of(cls, raw: dict[str, list[str]]) -> Headers:
+        """Headers from each lower-case name's values in arrival order (a plain HTTP request)."""
+        headers = cls.__new__(cls)
+        headers._joined = {}
+        headers._raw = raw
+        return headers
 
     def get(self, name: str) -> str | None:
         """Every value of `name`, joined by "," as HTTP allows; None when absent."""
