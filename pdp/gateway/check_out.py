@@ -59,8 +59,13 @@ def to_check_response(
         return _allow(decision, request_id)
     if verdict is Verdict.CHALLENGE:
         return _challenge(decision, request_id, route_contexts, acr_values)
-    body = {"decision": "deny", "request_id": request_id, "messages": [*decision.messages]}
+    body = denial(decision, request_id)
     return _denied(403, _PERMISSION_DENIED, body, _metadata(decision, request_id), request_id)
+
+
+def denial(decision: Decision, request_id: str) -> dict[str, Any]:
+    """The JSON body of a 403 for a denied sign-in."""
+    return {"decision": "deny", "request_id": request_id, "messages": [*decision.messages]}
 
 
 def rejected(code: ErrorCode, exc: BaseException, request_id: str) -> Any:
@@ -114,6 +119,19 @@ def _challenge(
     route_contexts: Iterable[str],
     acr_values: Mapping[str, str],
 ) -> Any:
+    www_authenticate, body = challenge(decision, request_id, route_contexts, acr_values)
+    headers = {"www-authenticate": www_authenticate}
+    meta = _metadata(decision, request_id)
+    return _denied(401, _UNAUTHENTICATED, body, meta, request_id, headers)
+
+
+def challenge(
+    decision: Decision,
+    request_id: str,
+    route_contexts: Iterable[str],
+    acr_values: Mapping[str, str],
+) -> tuple[str, dict[str, Any]]:
+    """The RFC 9470 `WWW-Authenticate` value and the JSON body of a 401 step-up challenge."""
     requirements = decision.requirements
     acrs = dict.fromkeys(
         acr_values[control] for r in requirements for control in r.any_of if control in acr_values
@@ -143,9 +161,7 @@ def _challenge(
         body["acr_values"] = " ".join(acrs)
     if age is not None:
         body["max_age"] = age
-    headers = {"www-authenticate": "Bearer " + ", ".join(params)}
-    meta = _metadata(decision, request_id)
-    return _denied(401, _UNAUTHENTICATED, body, meta, request_id, headers)
+    return "Bearer " + ", ".join(params), body
 
 
 def _denied(  # noqa: PLR0917 - the parts of one denied answer
