@@ -33,6 +33,7 @@ class Settings:
 
     policies: Path
     listen: str = DEFAULT_LISTEN
+    http_listen: str = ""  # the forward-auth endpoint's HOST:PORT; "" = off
     workers: int = 1
     grace_s: float = 10.0
     max_concurrent_rpcs: int = 1000
@@ -186,6 +187,9 @@ SERVE_OPTIONS: Final[tuple[Option, ...]] = (
          "policy file or folder; watched, reloaded when it changes"),
     _opt("--listen", "HOST:PORT", listen_address, DEFAULT_LISTEN, DEFAULT_LISTEN,
          "gRPC address; port 0 picks a free port (printed)"),
+    _opt("--http-listen", "HOST:PORT", listen_address, "", "(off)",
+         "HTTP forward-auth endpoint /authz for NGINX, Traefik, Caddy (see Any gateway); "
+         "TLS as --tls-cert"),
     _opt("--workers", "N", _workers, "1", "1",
          "worker processes sharing the port (SO_REUSEPORT), auto = one per core"),
     _opt("--grace", "SECONDS", _seconds, "10", "10",
@@ -313,6 +317,7 @@ def settings_from_args(
     return Settings(
         policies=v["policies"],
         listen=v["listen"],
+        http_listen=v["http_listen"] or "",
         workers=v["workers"],
         grace_s=v["grace"],
         max_concurrent_rpcs=v["max_concurrent_rpcs"],

@@ -38,9 +38,12 @@ ALLOWED: dict[str, set[str]] = {
     "pdp.server": DECIDING | {"pdp.observability", "pdp.limits", "pdp.v1"},
     "pdp.gateway": DECIDING | {"pdp.observability", "pdp.limits", "pdp.tokens"},
     "pdp.console": set(),
+    # A way in: the deciding units, observability, Envoy's mapping and the token checks.
+    "pdp.forward_auth": DECIDING | {"pdp.observability", "pdp.gateway", "pdp.tokens"},
     "pdp.config": FOUNDATION | {"pdp.gateway", "pdp.risk", "pdp.console"},
     "pdp.runtime": DECIDING
-    | {"pdp.observability", "pdp.server", "pdp.gateway", "pdp.config", "pdp.limits", "pdp.v1"},
+    | {"pdp.observability", "pdp.server", "pdp.gateway", "pdp.config", "pdp.limits", "pdp.v1"}
+    | {"pdp.forward_auth"},
     # The policy owners' tools: domain values, and the gRPC API's request mapping for test
     # suites' sign-ins (in one module, pdp.tooling.request_json).
     "pdp.tooling": DECIDING | {"pdp.server", "pdp.v1"},

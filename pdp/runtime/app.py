@@ -2,11 +2,12 @@
 
 `serve` wires the pieces in the order a request meets them: the policy store and the audit
 log, the risk assessor, the decider, the observer and the ways in (the decision API's
-servicer, Envoy's ext_authz), then the gRPC server (`pdp.server.grpc_server`). It starts
-listening with health NOT_SERVING, compiles the first policy set (refusing to start on an
-invalid one), turns SERVING, then watches the policy path until SIGTERM or SIGINT.
-Shutdown: health NOT_SERVING, stop accepting, give calls in flight `--grace` seconds, close
-the risk assessor, publish the last metrics, write every queued audit record, return.
+servicer, Envoy's ext_authz, and with `--http-listen` the forward-auth endpoint), then the
+gRPC server (`pdp.server.grpc_server`). It starts listening with health NOT_SERVING,
+compiles the first policy set (refusing to start on an invalid one), opens the forward-auth
+port, turns SERVING, then watches the policy path until SIGTERM or SIGINT.
+Shutdown: health NOT_SERVING, stop accepting on both ports, give calls in flight `--grace`
+seconds, close the risk assessor, publish the last metrics, write every queued audit record, return.
 `run_event_loop` runs a coroutine on uvloop when it is installed, else on asyncio's loop.
 """
 
@@ -23,6 +24,7 @@ import structlog
 
 from pdp.config import Settings
 from pdp.decide import Decider
+from pdp.forward_auth.server import ForwardAuthServer, tls_context
 from pdp.gateway.service import EXT_AUTHZ_SERVICE, add_ext_authz
 from pdp.limits import Limits
 from pdp.observability.audit import AuditLog
@@ -66,6 +68,7 @@ async def serve(
     assessor = await open_assessor(settings.risk)
     decider = Decider(store, assessor)
     observer = DecisionObserver(audit)
+    forward_auth: ForwardAuthServer | None = None
     health = Health([SERVICE_NAME])
     reloader = PolicyReloader(store, settings.policies, settings.reload_interval_s)
     stopping = asyncio.Event()
@@ -77,11 +80,13 @@ async def serve(
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, _on_hangup, reloader, audit)
     try:
+        forward_auth = _forward_auth(settings, decider, observer, shared_port=shared_port)
         server, port = _grpc_server(settings, decider, observer, health, shared_port=shared_port)
         if metrics and settings.metrics_port:
             metrics_server = start_metrics_server(settings.host, settings.metrics_port)
         await server.start()
         compiled = await reloader.load_first()
+        http_port = await forward_auth.start() if forward_auth is not None else None
         health.serving()
         tasks.append(asyncio.create_task(reloader.run()))
         if parent_pid is not None:
@@ -93,6 +98,7 @@ async def serve(
             policy_version=compiled.version,
             host=settings.host,
             port=port,
+            http_port=http_port,
             policy_count=policy_count(compiled),
             policies=str(settings.policies),
             tls="mutual" if settings.client_ca else "on" if settings.tls_cert else "off",
@@ -105,8 +111,7 @@ async def serve(
         _log.info("stopping", grace_s=settings.grace_s)
     finally:
         health.shutting_down()
-        if server is not None:
-            await server.stop(grace=settings.grace_s)
+        await _stop_serving(server, forward_auth, settings.grace_s)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -145,6 +150,40 @@ def _grpc_server(
         credentials=server_credentials(settings.tls_cert, settings.tls_key, settings.client_ca),
         shared_port=shared_port,
         more_services=ext_authz,
+    )
+
+
+async def _stop_serving(
+    server: grpc.aio.Server | None, forward_auth: ForwardAuthServer | None, grace_s: float
+) -> None:
+    """Stop both ports at once; calls in flight on either get `grace_s` seconds."""
+    stopping = [] if server is None else [server.stop(grace=grace_s)]
+    if forward_auth is not None:
+        stopping.append(forward_auth.stop())
+    await asyncio.gather(*stopping)
+
+
+def _forward_auth(
+    settings: Settings,
+    decider: Decider,
+    observer: DecisionObserver,
+    *,
+    shared_port: bool,
+) -> ForwardAuthServer | None:
+    """The forward-auth endpoint of --http-listen (TLS as the gRPC port), or None."""
+    if not settings.http_listen:
+        return None
+    tls = None
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        tls = tls_context(settings.tls_cert, settings.tls_key, settings.client_ca)
+    return ForwardAuthServer(
+        decider,
+        settings.gateway(),
+        observer,
+        settings.http_listen,
+        grace_s=settings.grace_s,
+        ssl_context=tls,
+        shared_port=shared_port,
     )
 
 

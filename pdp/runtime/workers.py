@@ -50,13 +50,18 @@ def supervise(settings: Settings, announce: bool = True) -> int:
     """Run `settings.workers` workers until SIGTERM or SIGINT; the exit code."""
     directory = tempfile.mkdtemp(prefix="pdp-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # inherited by the workers
-    reservation: socket.socket | None = None
+    reservations: list[socket.socket] = []
     try:
         reservation, listen = _reserve(settings.listen)
-        supervisor = _Supervisor(dataclasses.replace(settings, listen=listen), directory)
-        return supervisor.run(announce)
+        reservations.append(reservation)
+        http_listen = settings.http_listen
+        if http_listen:  # the forward-auth port is shared by the workers alike
+            reservation, http_listen = _reserve(http_listen)
+            reservations.append(reservation)
+        shared = dataclasses.replace(settings, listen=listen, http_listen=http_listen)
+        return _Supervisor(shared, directory).run(announce)
     finally:
-        if reservation is not None:
+        for reservation in reservations:
             reservation.close()
         shutil.rmtree(directory, ignore_errors=True)
 
