@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jwt_kit import AUDIENCE, TENANT, SigningKey, entra_claims
+from entra_tokens import SigningKey, Version
+from issuer_kit import AUDIENCES, token
 
 from pdp.decide import Decider
 from pdp.forward_auth.server import ForwardAuthServer
@@ -39,7 +40,7 @@ COMPLIANT_LAPTOP = {
     "X-Device-Compliant": "true",
     "X-Device-Trust-Type": "AzureAD",
 }
-KEY = SigningKey("entra-key-1", 0)
+KEY = SigningKey("entra-key-1")
 
 
 def example_config(jwks_uri: str, ca_file: Path, **tokens: Any) -> GatewayConfig:
@@ -47,7 +48,7 @@ def example_config(jwks_uri: str, ca_file: Path, **tokens: Any) -> GatewayConfig
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     data["network"] = {"trusted_hops": 1, "trusted_proxies": ["127.0.0.0/8", "::1/128"]}
     data["tokens"] = {
-        "audiences": [AUDIENCE],
+        "audiences": list(AUDIENCES),
         "jwks_uri": jwks_uri,
         "jwks_ca_file": str(ca_file),
         **tokens,
@@ -56,11 +57,18 @@ def example_config(jwks_uri: str, ca_file: Path, **tokens: Any) -> GatewayConfig
 
 
 def engineer_token(
-    amr: tuple[str, ...] = ("pwd", "mfa"), key: SigningKey = KEY, **claims: Any
+    amr: tuple[str, ...] = ("pwd", "mfa"),
+    key: SigningKey = KEY,
+    version: Version = "1.0",
+    **claims: Any,
 ) -> str:
-    """An Entra access token for Ada (ML Engineers), signed by `key`."""
+    """An Entra access token for Ada (ML Engineers), signed by `key`.
+
+    v1.0 by default, whose `amr` says how she signed in; a v2.0 token has no `amr` (pass
+    `acrs=["c1"]` for the authentication context whose policy demands MFA).
+    """
     values: dict[str, Any] = {"groups": [ENGINEERS], "amr": list(amr), **claims}
-    return key.sign(entra_claims(**values))
+    return token(key, version, **values)
 
 
 def original_request(
@@ -118,6 +126,3 @@ async def serving(
         yield f"{scheme}://127.0.0.1:{port}/authz", server
     finally:
         await server.stop()
-
-
-__all__ = ["TENANT"]

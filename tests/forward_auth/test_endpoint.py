@@ -6,12 +6,14 @@ import asyncio
 import http.client
 import json
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+from entra_tokens import OTHER_TENANT, SigningKey
 from forward_auth_kit import (
     DEV_HOST,
     HOME,
@@ -23,7 +25,7 @@ from forward_auth_kit import (
     original_request,
     serving,
 )
-from jwt_kit import OTHER_TENANT, JwksServer, SigningKey, TestCa
+from issuer_kit import Issuer
 
 from pdp.errors import StartupError
 from pdp.forward_auth.server import ForwardAuthServer, tls_context
@@ -40,23 +42,17 @@ CHALLENGE = (
 
 
 @pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> TestCa:
-    """A test CA for the JWKS server (and the endpoint's own TLS)."""
-    return TestCa(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture(scope="module")
-def jwks(ca: TestCa) -> Iterator[JwksServer]:
-    """The tenant's JWKS over TLS, listing KEY."""
-    server = JwksServer(ca, [KEY])
-    yield server
-    server.close()
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]:
+    """The tenant's issuer: a test CA and its JWKS over TLS, listing KEY."""
+    issuer = Issuer(tmp_path_factory.mktemp("issuer"), [KEY])
+    yield issuer
+    issuer.close()
 
 
 @pytest.fixture
-def config(jwks: JwksServer, ca: TestCa) -> GatewayConfig:
+def config(issuer: Issuer) -> GatewayConfig:
     """The example gateway config verifying tokens against the test JWKS."""
-    return example_config(jwks.uri, ca.cert_file)
+    return example_config(issuer.jwks_uri, issuer.ca_file)
 
 
 def run(
@@ -124,13 +120,13 @@ def test_missing_and_refused_tokens_answer_401_naming_the_reason(
     config: GatewayConfig, tmp_path: Path
 ) -> None:
     """No token, an expired one, another tenant's, another key's: 401, reason in the audit."""
-    stranger = SigningKey("unknown-kid", 1)
-    expired = engineer_token(lifetime_s=600, issued_ago_s=4000)
+    stranger = SigningKey("unknown-kid")
+    expired = engineer_token(now=int(time.time()) - 4000)
     tokens = [
         None,
         expired,
         engineer_token(tenant=OTHER_TENANT),
-        engineer_token(audience="api://another-api"),
+        engineer_token(aud="api://another-api"),
         engineer_token(key=stranger),
     ]
     audit_path = tmp_path / "audit.jsonl"
@@ -270,12 +266,14 @@ def test_keep_alive_serves_many_requests_on_one_connection(config: GatewayConfig
     assert run(config, scenario) == [200, 200, 200]
 
 
-def test_tls_endpoint_answers_over_https_only(config: GatewayConfig, ca: TestCa) -> None:
+def test_tls_endpoint_answers_over_https_only(
+    config: GatewayConfig, issuer: Issuer, tmp_path: Path
+) -> None:
     """With --tls-cert the endpoint speaks TLS with that certificate; plain HTTP gets nothing."""
-    cert, key = ca.issue("pdp")
+    cert, key = issuer.ca.issue("localhost").write(tmp_path, "pdp")
 
     async def main() -> tuple[int, str]:
-        client = ssl.create_default_context(cafile=str(ca.cert_file))
+        client = ssl.create_default_context(cafile=str(issuer.ca_file))
         tls = tls_context(cert, key, None)
         async with serving(config, tls=tls) as (url, _), aiohttp.ClientSession() as session:
             async with session.get(
@@ -294,9 +292,11 @@ def test_tls_endpoint_answers_over_https_only(config: GatewayConfig, ca: TestCa)
     assert not plain.startswith("answered 2")
 
 
-def test_a_request_in_flight_finishes_during_a_graceful_stop(jwks: JwksServer, ca: TestCa) -> None:
+def test_a_request_in_flight_finishes_during_a_graceful_stop(tmp_path: Path) -> None:
     """stop() waits for a request in flight (here: a slow JWKS fetch), then refuses new ones."""
-    config = example_config(jwks.uri, ca.cert_file)
+    issuer = Issuer(tmp_path, [KEY])  # its own: no keys fetched yet
+    jwks = issuer.jwks
+    config = example_config(issuer.jwks_uri, issuer.ca_file)
 
     async def main() -> tuple[int, str]:
         async with serving(config) as (url, server), aiohttp.ClientSession() as session:
@@ -317,6 +317,7 @@ def test_a_request_in_flight_finishes_during_a_graceful_stop(jwks: JwksServer, c
         return status, after
 
     status, after = asyncio.run(main())
+    issuer.close()
     assert status == 200
     assert after != "answered"
 

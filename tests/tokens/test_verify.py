@@ -3,104 +3,102 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import base64
+import hashlib
+import hmac
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
-from jwt_kit import (
-    AUDIENCE,
-    ISSUER,
-    OTHER_TENANT,
-    TENANT,
-    JwksServer,
-    SigningKey,
-    TestCa,
-    entra_claims,
-    issuer_of,
-)
+from entra_tokens import OTHER_TENANT, CertificateAuthority, SigningKey, v1_issuer
+from issuer_kit import Issuer, token
 
 from pdp.errors import ErrorCode, TokenRefused, error_code
-from pdp.tokens.settings import TokenSettings, entra_issuers
+from pdp.tokens.settings import TokenSettings
 from pdp.tokens.verify import TokenVerifier
 
-KEY = SigningKey("key-1", 0)
-ROLLED = SigningKey("key-2", 1)
-STRANGER = SigningKey("key-1", 2)  # the same kid as KEY, another private key
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> TestCa:
-    """A test CA for the JWKS server's certificate."""
-    return TestCa(tmp_path_factory.mktemp("ca"))
+KEY = SigningKey("key-1")
+ROLLED = SigningKey("key-2")
+STRANGER = SigningKey("key-1")  # the same kid as KEY, another private key
+Result = dict[str, Any] | ErrorCode
 
 
 @pytest.fixture
-def server(ca: TestCa) -> Iterator[JwksServer]:
-    """A JWKS server over TLS listing KEY."""
-    server = JwksServer(ca, [KEY])
-    yield server
-    server.close()
+def issuer(tmp_path: Path) -> Iterator[Issuer]:
+    """The tenant's issuer, its JWKS over TLS listing KEY."""
+    issuer = Issuer(tmp_path, [KEY])
+    yield issuer
+    issuer.close()
 
 
-def settings_for(server: JwksServer, ca: TestCa, **changes: Any) -> TokenSettings:
-    """Settings accepting the test tenant's tokens for AUDIENCE, keys from `server`."""
-    settings = TokenSettings(
-        issuers=entra_issuers(TENANT),
-        audiences=(AUDIENCE,),
-        jwks_uri=server.uri,
-        tenant_id=TENANT,
-        jwks_ca_file=ca.cert_file,
-    )
-    return dataclasses.replace(settings, **changes)
+async def _code(verifier: TokenVerifier, jwt: str) -> Result:
+    try:
+        return await verifier.verify(jwt)
+    except TokenRefused as exc:
+        return error_code(exc)
 
 
-def verify_all(settings: TokenSettings, *tokens: str) -> list[dict[str, Any] | ErrorCode]:
+def verify_all(settings: TokenSettings, *tokens: str) -> list[Result]:
     """Each token's claims, or the code of its refusal, verified in order by one verifier."""
 
-    async def main() -> list[dict[str, Any] | ErrorCode]:
+    async def main() -> list[Result]:
         verifier = TokenVerifier(settings)
-        out: list[dict[str, Any] | ErrorCode] = []
         try:
-            for token in tokens:
-                try:
-                    out.append(await verifier.verify(token))
-                except TokenRefused as exc:
-                    out.append(error_code(exc))
+            return [await _code(verifier, jwt) for jwt in tokens]
         finally:
             await verifier.close()
-        return out
 
     return asyncio.run(main())
 
 
-def test_a_valid_entra_token_gives_its_claims(server: JwksServer, ca: TestCa) -> None:
-    """Signature, issuer, audience, tenant and times check out: the claims come back."""
-    claims = entra_claims(groups=["g1"])
-    [verified] = verify_all(settings_for(server, ca), KEY.sign(claims))
-    assert verified == claims
-    assert server.fetches == 1
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unsigned(header: dict[str, Any], claims: dict[str, Any], secret: bytes | None) -> str:
+    """A token with `header` signed by HMAC-SHA256 with `secret`, or with no signature."""
+    head = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(claims).encode())
+    if secret is None:
+        return head + "."
+    return head + "." + _b64(hmac.new(secret, head.encode(), hashlib.sha256).digest())
+
+
+def test_v2_and_v1_tokens_of_the_tenant_give_their_claims(issuer: Issuer) -> None:
+    """Signature, issuer (v2.0 or v1), audience (client id or App ID URI), tenant, times."""
+    v2, v1 = token(KEY, groups=["g1"]), token(KEY, "1.0", amr=["pwd", "mfa"])
+    first, second = verify_all(issuer.settings(), v2, v1)
+    assert isinstance(first, dict)
+    assert first["groups"] == ["g1"]
+    assert isinstance(second, dict)
+    assert second["iss"] == v1_issuer()
+    assert second["amr"] == ["pwd", "mfa"]
+    assert issuer.jwks.fetches() == 1
+
+
+NOW = int(time.time())
 
 
 @pytest.mark.parametrize(
-    ("claims", "code"),
+    ("changes", "code"),
     [
-        (entra_claims(lifetime_s=3600, issued_ago_s=3700), ErrorCode.TOKEN_EXPIRED),
-        (entra_claims(issued_ago_s=-600), ErrorCode.TOKEN_NOT_YET_VALID),
-        (entra_claims(audience="api://someone-else"), ErrorCode.TOKEN_AUDIENCE),
-        (entra_claims(tenant=OTHER_TENANT), ErrorCode.TOKEN_TENANT),
-        (entra_claims(iss=issuer_of(OTHER_TENANT)), ErrorCode.TOKEN_ISSUER),
-        (entra_claims(iss="https://evil.example/v2.0"), ErrorCode.TOKEN_ISSUER),
-        (entra_claims(exp=None), ErrorCode.TOKEN_CLAIMS),
-        (entra_claims(nbf=None), ErrorCode.TOKEN_CLAIMS),
-        (entra_claims(tid=None), ErrorCode.TOKEN_CLAIMS),
+        ({"now": NOW - 4000}, ErrorCode.TOKEN_EXPIRED),
+        ({"now": NOW + 600}, ErrorCode.TOKEN_NOT_YET_VALID),
+        ({"iat": NOW + 600}, ErrorCode.TOKEN_NOT_YET_VALID),
+        ({"aud": "api://someone-else"}, ErrorCode.TOKEN_AUDIENCE),
+        ({"tenant": OTHER_TENANT}, ErrorCode.TOKEN_TENANT),
+        ({"iss": v1_issuer(OTHER_TENANT)}, ErrorCode.TOKEN_ISSUER),
+        ({"iss": "https://evil.example/v2.0"}, ErrorCode.TOKEN_ISSUER),
+        ({"exp": None}, ErrorCode.TOKEN_CLAIMS),
+        ({"nbf": None}, ErrorCode.TOKEN_CLAIMS),
+        ({"tid": None}, ErrorCode.TOKEN_CLAIMS),
     ],
     ids=[
         "expired",
         "not-yet-valid",
+        "issued-in-the-future",
         "wrong-audience",
         "wrong-tenant",
         "other-tenants-issuer",
@@ -111,38 +109,35 @@ def test_a_valid_entra_token_gives_its_claims(server: JwksServer, ca: TestCa) ->
     ],
 )
 def test_claims_that_do_not_check_out_are_refused_by_name(
-    server: JwksServer, ca: TestCa, claims: dict[str, Any], code: ErrorCode
+    issuer: Issuer, changes: dict[str, Any], code: ErrorCode
 ) -> None:
     """Expired, early, foreign audience, tenant or issuer, missing claims: each its own code."""
-    assert verify_all(settings_for(server, ca), KEY.sign(claims)) == [code]
+    assert verify_all(issuer.settings(), token(KEY, **changes)) == [code]
 
 
-def test_a_token_expired_within_the_clock_skew_is_still_accepted(
-    server: JwksServer, ca: TestCa
-) -> None:
+def test_a_token_expired_within_the_clock_skew_is_still_accepted(issuer: Issuer) -> None:
     """A token 30 s past its exp passes with a 60 s skew, not with a 10 s skew."""
-    token = KEY.sign(entra_claims(lifetime_s=3600, issued_ago_s=3630))
-    [claims] = verify_all(settings_for(server, ca), token)
+    jwt = token(KEY, now=int(time.time()) - 3630)
+    [claims] = verify_all(issuer.settings(), jwt)
     assert isinstance(claims, dict)
-    assert verify_all(settings_for(server, ca, clock_skew_s=10), token) == [ErrorCode.TOKEN_EXPIRED]
+    assert verify_all(issuer.settings(clock_skew_s=10), jwt) == [ErrorCode.TOKEN_EXPIRED]
 
 
-def test_forged_and_confused_tokens_are_refused(server: JwksServer, ca: TestCa) -> None:
-    """Another key under our kid, alg none, HS256 keyed by the public key, garbage."""
-    claims = entra_claims()
-    public_pem = KEY.jwk()["n"]
-    unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": KEY.kid})
-    hmac = jwt.encode(claims, public_pem, algorithm="HS256", headers={"kid": KEY.kid})
-    tampered = KEY.sign(claims).rsplit(".", 2)
-    tampered[1] = jwt.utils.base64url_encode(b'{"oid":"someone-else"}').decode()
+def test_forged_and_confused_tokens_are_refused(issuer: Issuer) -> None:
+    """Another key under our kid, alg none, HS256 keyed by the public key, tampering, junk."""
+    genuine = token(KEY)
+    head, body, signature = genuine.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=="))
+    forged_body = _b64(json.dumps({**claims, "oid": "someone-else"}).encode())
+    header = {"typ": "JWT", "kid": KEY.kid}
     assert verify_all(
-        settings_for(server, ca),
-        STRANGER.sign(claims),
-        unsigned,
-        hmac,
-        ".".join(tampered),
+        issuer.settings(),
+        token(STRANGER),
+        unsigned({**header, "alg": "none"}, claims, None),
+        unsigned({**header, "alg": "HS256"}, claims, KEY.public_pem()),
+        f"{head}.{forged_body}.{signature}",
         "not-a-jwt",
-        KEY.sign(claims, kid=None),
+        unsigned({"typ": "JWT", "alg": "RS256"}, claims, b"x"),  # no kid
         "x" * 40_000,
     ) == [
         ErrorCode.TOKEN_SIGNATURE,
@@ -155,36 +150,31 @@ def test_forged_and_confused_tokens_are_refused(server: JwksServer, ca: TestCa) 
     ]
 
 
-def test_an_algorithm_outside_the_allow_list_is_refused(server: JwksServer, ca: TestCa) -> None:
-    """An RS512 token is refused while only RS256 is allowed, before any key lookup."""
-    token = KEY.sign(entra_claims(), alg="RS512")
-    assert verify_all(settings_for(server, ca), token) == [ErrorCode.TOKEN_ALGORITHM]
-    assert server.fetches == 0
+def test_an_algorithm_outside_the_allow_list_is_refused(issuer: Issuer) -> None:
+    """An RS256 token is refused while only PS256 is allowed, before any key lookup."""
+    assert verify_all(issuer.settings(algorithms=("PS256",)), token(KEY)) == [
+        ErrorCode.TOKEN_ALGORITHM
+    ]
+    assert issuer.jwks.fetches() == 0
 
 
-def test_an_unknown_kid_refetches_once_then_waits_for_the_rate_limit(
-    server: JwksServer, ca: TestCa
-) -> None:
+def test_an_unknown_kid_refetches_once_then_waits_for_the_rate_limit(issuer: Issuer) -> None:
     """A rolled key is found by one refetch; made-up kids do not refetch within the limit."""
-    settings = settings_for(server, ca, jwks_min_refresh_s=300)
-    first = KEY.sign(entra_claims())
-    server.keys.append(ROLLED)  # rolled after our first fetch
-    unknown = [SigningKey(f"made-up-{i}", 0).sign(entra_claims()) for i in range(5)]
+    made_up = [token(SigningKey(f"made-up-{i}")) for i in range(3)]
 
     async def main() -> list[Any]:
-        verifier = TokenVerifier(settings)
+        verifier = TokenVerifier(issuer.settings(jwks_min_refresh_s=300))
         out: list[Any] = []
         try:
-            server.keys.remove(ROLLED)
-            out.append(await verifier.verify(first))  # fetch 1: KEY only
-            server.keys.append(ROLLED)
+            out.append(await _code(verifier, token(KEY)))  # fetch 1: KEY only
+            issuer.jwks.keys = [KEY, ROLLED]
             # fetch 1 was just now: the rate limit holds the rolled key back...
-            out.append(await _code(verifier, ROLLED.sign(entra_claims())))
-            out.append(server.fetches)
+            out.append(await _code(verifier, token(ROLLED)))
+            out.append(issuer.jwks.fetches())
             verifier.keys._next_fetch_at = 0  # ...until it has passed
-            out.append(await _code(verifier, ROLLED.sign(entra_claims())))  # fetch 2
-            out.extend([await _code(verifier, token) for token in unknown])
-            out.append(server.fetches)
+            out.append(await _code(verifier, token(ROLLED)))  # fetch 2
+            out.extend([await _code(verifier, jwt) for jwt in made_up])
+            out.append(issuer.jwks.fetches())
         finally:
             await verifier.close()
         return out
@@ -193,40 +183,32 @@ def test_an_unknown_kid_refetches_once_then_waits_for_the_rate_limit(
     assert isinstance(results[0], dict)
     assert results[1:3] == [ErrorCode.TOKEN_UNKNOWN_KEY, 1]
     assert isinstance(results[3], dict)
-    assert results[4:] == [ErrorCode.TOKEN_UNKNOWN_KEY] * 5 + [2]
+    assert results[4:] == [ErrorCode.TOKEN_UNKNOWN_KEY] * 3 + [2]
 
 
-async def _code(verifier: TokenVerifier, token: str) -> dict[str, Any] | ErrorCode:
-    try:
-        return await verifier.verify(token)
-    except TokenRefused as exc:
-        return exc.code
-
-
-def test_concurrent_unknown_kids_share_one_fetch(server: JwksServer, ca: TestCa) -> None:
+def test_concurrent_unknown_kids_share_one_fetch(issuer: Issuer) -> None:
     """Fifty requests arriving before the keys are known cause a single JWKS fetch."""
-    server.delay_s = 0.2
-    token = KEY.sign(entra_claims())
+    issuer.jwks.delay_s = 0.2
+    jwt = token(KEY)
 
-    async def main() -> list[Any]:
-        verifier = TokenVerifier(settings_for(server, ca))
+    async def main() -> list[Result]:
+        verifier = TokenVerifier(issuer.settings())
         try:
-            return await asyncio.gather(*(_code(verifier, token) for _ in range(50)))
+            return await asyncio.gather(*(_code(verifier, jwt) for _ in range(50)))
         finally:
             await verifier.close()
 
-    results = asyncio.run(main())
-    assert all(isinstance(r, dict) for r in results)
-    assert server.fetches == 1
+    assert all(isinstance(r, dict) for r in asyncio.run(main()))
+    assert issuer.jwks.fetches() == 1
 
 
-def test_fetching_keys_never_blocks_the_event_loop(server: JwksServer, ca: TestCa) -> None:
+def test_fetching_keys_never_blocks_the_event_loop(issuer: Issuer) -> None:
     """While a slow JWKS fetch is in flight, other tasks on the loop keep running."""
-    server.delay_s = 0.5
-    token = KEY.sign(entra_claims())
+    issuer.jwks.delay_s = 0.5
+    jwt = token(KEY)
 
-    async def main() -> tuple[int, Any]:
-        verifier = TokenVerifier(settings_for(server, ca))
+    async def main() -> tuple[int, Result]:
+        verifier = TokenVerifier(issuer.settings())
         ticks = 0
 
         async def tick() -> None:
@@ -237,7 +219,7 @@ def test_fetching_keys_never_blocks_the_event_loop(server: JwksServer, ca: TestC
 
         ticker = asyncio.create_task(tick())
         try:
-            result = await _code(verifier, token)
+            result = await _code(verifier, jwt)
         finally:
             ticker.cancel()
             await verifier.close()
@@ -248,51 +230,41 @@ def test_fetching_keys_never_blocks_the_event_loop(server: JwksServer, ca: TestC
     assert ticks >= 20  # 0.5 s of 10 ms ticks, with room for a busy machine
 
 
-def test_jwks_trust_and_bounds(server: JwksServer, ca: TestCa, tmp_path: Path) -> None:
-    """Untrusted certificate, error status, oversized or key-less JWKS: no keys, fail closed."""
-    token = KEY.sign(entra_claims())
-    other_ca = TestCa(tmp_path, "another CA")
-    assert verify_all(settings_for(server, ca, jwks_ca_file=other_ca.cert_file), token) == [
-        ErrorCode.TOKEN_KEYS_UNAVAILABLE
-    ]
-    server.status = 503
-    assert verify_all(settings_for(server, ca), token) == [ErrorCode.TOKEN_KEYS_UNAVAILABLE]
-    server.status = 200
-    assert verify_all(settings_for(server, ca, jwks_max_bytes=200), token) == [
-        ErrorCode.TOKEN_KEYS_UNAVAILABLE
-    ]
-    assert verify_all(settings_for(server, ca, jwks_max_keys=0), token) == [
-        ErrorCode.TOKEN_KEYS_UNAVAILABLE
-    ]
-    server.body = b'{"keys": [{"kty": "oct", "kid": "key-1", "k": "c2VjcmV0"}]}'
-    assert verify_all(settings_for(server, ca), token) == [ErrorCode.TOKEN_KEYS_UNAVAILABLE]
-    server.body = None
-    [claims] = verify_all(settings_for(server, ca), token)
+def test_jwks_trust_and_bounds(issuer: Issuer, tmp_path: Path) -> None:
+    """Untrusted certificate, failing, oversized or key-less JWKS: no keys, fail closed."""
+    jwt = token(KEY)
+    unavailable = [ErrorCode.TOKEN_KEYS_UNAVAILABLE]
+    other_ca = CertificateAuthority("another CA").write(tmp_path, "other-ca")
+    assert verify_all(issuer.settings(jwks_ca_file=other_ca), jwt) == unavailable
+    issuer.jwks.failing = True
+    assert verify_all(issuer.settings(), jwt) == unavailable
+    issuer.jwks.failing = False
+    assert verify_all(issuer.settings(jwks_max_bytes=200), jwt) == unavailable
+    assert verify_all(issuer.settings(jwks_max_keys=0), jwt) == unavailable
+    issuer.jwks.override = {"keys": [{"kty": "oct", "kid": KEY.kid, "k": "c2VjcmV0"}]}
+    assert verify_all(issuer.settings(), jwt) == unavailable
+    issuer.jwks.override = None
+    [claims] = verify_all(issuer.settings(), jwt)
     assert isinstance(claims, dict)
 
 
-def test_last_good_keys_serve_through_an_outage_until_their_max_age(
-    server: JwksServer, ca: TestCa
-) -> None:
+def test_last_good_keys_serve_through_an_outage_until_their_max_age(issuer: Issuer) -> None:
     """A failed refresh keeps the keys; past jwks_max_age_s without a success they are dropped."""
     now = [1000.0]
-    token = KEY.sign(entra_claims())
 
-    async def main() -> list[Any]:
-        verifier = TokenVerifier(settings_for(server, ca, jwks_max_age_s=600))
+    async def main() -> list[Result]:
+        verifier = TokenVerifier(issuer.settings(jwks_max_age_s=600))
         verifier.keys._clock = lambda: now[0]
-        out: list[Any] = []
         try:
-            out.append(await _code(verifier, token))
-            server.status = 503
+            first = await _code(verifier, token(KEY))
+            issuer.jwks.failing = True
             now[0] += 500
             await verifier.keys.refresh()  # the background refresh fails
-            out.append(await _code(verifier, KEY.sign(entra_claims())))  # kept
+            during = await _code(verifier, token(KEY))  # the last good keys serve
             now[0] += 200  # 700 s since the last good fetch
-            out.append(await _code(verifier, KEY.sign(entra_claims())))
+            return [first, during, await _code(verifier, token(KEY))]
         finally:
             await verifier.close()
-        return out
 
     first, during, after = asyncio.run(main())
     assert isinstance(first, dict)
@@ -300,17 +272,17 @@ def test_last_good_keys_serve_through_an_outage_until_their_max_age(
     assert after is ErrorCode.TOKEN_KEYS_UNAVAILABLE
 
 
-def test_a_remembered_token_is_still_checked_for_expiry(server: JwksServer, ca: TestCa) -> None:
+def test_a_remembered_token_is_still_checked_for_expiry(issuer: Issuer) -> None:
     """The second request with a token skips the signature but not exp."""
     now = [time.time()]
-    token = KEY.sign(entra_claims(lifetime_s=120, issued_ago_s=60))
+    jwt = token(KEY, lifetime_s=120)
 
-    async def main() -> list[Any]:
-        verifier = TokenVerifier(settings_for(server, ca), clock=lambda: now[0])
+    async def main() -> list[Result]:
+        verifier = TokenVerifier(issuer.settings(), clock=lambda: now[0])
         try:
-            first = await _code(verifier, token)
+            first = await _code(verifier, jwt)
             now[0] += 200  # 140 s past exp, beyond the 60 s skew
-            return [first, await _code(verifier, token)]
+            return [first, await _code(verifier, jwt)]
         finally:
             await verifier.close()
 
@@ -319,27 +291,17 @@ def test_a_remembered_token_is_still_checked_for_expiry(server: JwksServer, ca: 
     assert later is ErrorCode.TOKEN_EXPIRED
 
 
-def test_v1_issuer_of_the_tenant_is_accepted_by_default(server: JwksServer, ca: TestCa) -> None:
-    """The tenant's defaults accept its v1 issuer (sts.windows.net) besides the v2.0 one."""
-    claims = entra_claims(iss=f"https://sts.windows.net/{TENANT}/", ver="1.0")
-    [verified] = verify_all(settings_for(server, ca), KEY.sign(claims))
-    assert isinstance(verified, dict)
-    assert ISSUER in entra_issuers(TENANT)
-
-
-def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(
-    server: JwksServer, ca: TestCa
-) -> None:
+def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(issuer: Issuer) -> None:
     """A key removed in an emergency roll stops its tokens at the next refresh, cached or not."""
-    token = KEY.sign(entra_claims())
+    jwt = token(KEY)
 
-    async def main() -> list[Any]:
-        verifier = TokenVerifier(settings_for(server, ca))
+    async def main() -> list[Result]:
+        verifier = TokenVerifier(issuer.settings())
         try:
-            first = await _code(verifier, token)
-            server.keys = [ROLLED]
+            first = await _code(verifier, jwt)
+            issuer.jwks.keys = [ROLLED]
             await verifier.keys.refresh()  # the hourly background refresh
-            return [first, await _code(verifier, token)]
+            return [first, await _code(verifier, jwt)]
         finally:
             await verifier.close()
 
