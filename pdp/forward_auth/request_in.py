@@ -93,7 +93,7 @@ async def to_context(
     configured and no trusted identity headers). What was read before a failure stays in
     the draft, for the audit record of the refusal.
     """
-    draft.ip = client_ip(peer, headers.get("x-forwarded-for"), config.network)
+    draft.ip = client_ip(peer, headers.get("x-forwarded-for"), config.network, peer_listed=False)
     app = application_id(_NO_EXTENSIONS, request.host, config.application)
     draft.application_id = cv.ident(app, "application")
     draft.client_app_type = client_app_type(request.path, headers, config.client_app)

@@ -116,13 +116,19 @@ def _peer(source: Any) -> cv.Address:
     return address
 
 
-def client_ip(peer: cv.Address, forwarded_for: str | None, cfg: NetworkConfig) -> cv.Address:
-    """The client's address: the peer, or the XFF entry the outermost trusted proxy added."""
+def client_ip(
+    peer: cv.Address, forwarded_for: str | None, cfg: NetworkConfig, *, peer_listed: bool = True
+) -> cv.Address:
+    """The client's address: the peer, or the XFF entry the outermost trusted proxy added.
+
+    `peer_listed`: the peer may be XFF's last entry (Envoy's source is the downstream it
+    appended); a forward-auth peer is the gateway itself, never an entry it appended.
+    """
     hops = cfg.trusted_hops
     if not hops or (cfg.trusted_proxies and not within(peer, cfg.trusted_proxies)):
         return peer
     forwarded = [e.strip() for e in (forwarded_for or "").split(",")]
-    if forwarded[-1] == peer[0]:
+    if peer_listed and forwarded[-1] == peer[0]:
         forwarded.pop()  # Envoy (use_remote_address) appended the peer itself
     if len(forwarded) < hops or not forwarded[-hops]:
         raise InvalidRequest(
