@@ -3,13 +3,14 @@
 The subrequest is not the request being authorised: NGINX sends `GET` to pdp's own URI with
 the client's headers copied in, so the original request is read from what the gateway adds:
 
-- method: `X-Original-Method` (NGINX recipe), else `X-Forwarded-Method` (Traefik, Caddy),
+- method: `X-Original-Method` (NGINX recipe) or `X-Forwarded-Method` (Traefik, Caddy),
   else the subrequest's own;
 - host: `X-Forwarded-Host`, else the subrequest's `Host`; the application is the host's
   entry in `application.hosts`, else `application.default`, as for Check without route
   extensions;
-- URI: `X-Original-URI` (NGINX), else `X-Forwarded-Uri`; its path decides
-  `client_app.api_paths`;
+- URI: `X-Original-URI` (NGINX) or `X-Forwarded-Uri` (Traefik, Caddy); its path decides
+  `client_app.api_paths`. When both conventions arrive they must agree (a gateway sets
+  one and passes the client's other headers on);
 - client IP: the connection's peer and `X-Forwarded-For` under `network.trusted_hops` and
   `trusted_proxies`, by the very function Check uses (`pdp.gateway.check_in.client_ip`).
 
@@ -57,10 +58,22 @@ class Original(NamedTuple):
 def original(headers: Headers, method: str, host: str) -> Original:
     """The original request; `method` and `host` are the subrequest's own, the fallbacks."""
     return Original(
-        headers.single("x-original-method") or headers.single("x-forwarded-method") or method,
+        _either(headers, "x-original-method", "x-forwarded-method") or method,
         headers.single("x-forwarded-host") or host,
-        headers.single("x-original-uri") or headers.single("x-forwarded-uri") or "",
+        _either(headers, "x-original-uri", "x-forwarded-uri") or "",
     )
+
+
+def _either(headers: Headers, nginx: str, others: str) -> str | None:
+    """One value in either convention; refused when both arrive and disagree.
+
+    A gateway sets the convention it knows and passes other client headers on, so two
+    different values mean a client's copy beside the gateway's.
+    """
+    first, second = headers.single(nginx), headers.single(others)
+    if first and second and first != second:
+        raise InvalidRequest(f"header {nginx}", f"disagrees with {others}")
+    return first or second
 
 
 def bearer_token(headers: Headers) -> str:

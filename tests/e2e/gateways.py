@@ -22,7 +22,6 @@ from types import TracebackType
 from typing import Any
 
 import pytest
-import yaml
 from pdp_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,9 +149,11 @@ class Nginx:
 
 
 class Traefik:
-    """`traefik` with the shipped dynamic config on 127.0.0.1:port (file provider)."""
+    """`traefik` with the shipped static and dynamic configs on 127.0.0.1:port."""
 
-    def __init__(self, binary: str, folder: Path, pdp_port: int, app_port: int) -> None:
+    def __init__(
+        self, binary: str, folder: Path, pdp_port: int, app_port: int, static: Path
+    ) -> None:
         self.port = free_port()
         dynamic = TRAEFIK_DYNAMIC.read_text(encoding="utf-8")
         for shipped, here in (
@@ -163,15 +164,16 @@ class Traefik:
             dynamic = dynamic.replace(shipped, here)
         self.dynamic = folder / "dynamic.yaml"
         self.dynamic.write_text(dynamic, encoding="utf-8")
-        yaml.safe_load(dynamic)
-        self.command = [
-            binary,
-            f"--entryPoints.web.address=127.0.0.1:{self.port}",
-            f"--providers.file.filename={self.dynamic}",
-            "--log.level=INFO",
-            "--global.checkNewVersion=false",
-            "--global.sendAnonymousUsage=false",
-        ]
+        settings = static.read_text(encoding="utf-8")
+        for shipped, here in (
+            ('address: ":80"', f'address: "127.0.0.1:{self.port}"'),
+            ("filename: /etc/traefik/dynamic.yaml", f"filename: {self.dynamic}"),
+        ):
+            assert shipped in settings, shipped
+            settings = settings.replace(shipped, here)
+        self.static = folder / "traefik.yaml"
+        self.static.write_text(settings, encoding="utf-8")
+        self.command = [binary, f"--configFile={self.static}"]
         self.log = folder / "traefik.log"
         self.process: subprocess.Popen[bytes] | None = None
 

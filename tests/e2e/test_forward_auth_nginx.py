@@ -88,7 +88,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Pdp (forward-auth on), the JWKS over TLS, the app and nginx in front."""
+    """The stack: pdp (forward-auth on), the JWKS over TLS, the app, nginx in front."""
     binary = require_tool("nginx", "nginx", also=("/usr/sbin/nginx",))
     folder = tmp_path_factory.mktemp("nginx-e2e")
     issuer = Issuer(folder, [KEY])

@@ -213,6 +213,12 @@ def test_copies_of_the_original_request_headers_are_refused(config: GatewayConfi
     (status, _, body), (status2, _, body2) = run(config, scenario)
     assert (status, json.loads(body)["error"]) == (403, "invalid_argument")
     assert (status2, json.loads(body2)["error"]) == (403, "invalid_argument")
+    # A client's X-Original-URI through Traefik (which sets X-Forwarded-Uri) disagrees.
+    spoofed = original_request(engineer_token(), **{"X-Forwarded-Uri": "/api/v1/x"})
+    agreeing = original_request(engineer_token(), **{"X-Forwarded-Uri": "/notebooks/42"})
+    (status3, _, body3), (status4, _, _) = ask_all(config, spoofed, agreeing)
+    assert (status3, json.loads(body3)["error"]) == (403, "invalid_argument")
+    assert status4 == 200
 
 
 def test_large_entra_tokens_fit_and_oversized_headers_are_refused(config: GatewayConfig) -> None:
