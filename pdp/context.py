@@ -13,6 +13,21 @@ from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
+class ContentMemo:
+    """Room for what the engine works out from a sign-in's content, shared by its repeats.
+
+    A way in that recognises content it has mapped before (the gRPC API's memo) hands every
+    context with that content the same ContentMemo; the engine keeps there, per policy set
+    and effective sign-in risk, what depends on the content alone (which policies apply and
+    which of their requirements the sign-in misses), and works out only what depends on the
+    time again. Contexts built fresh have none, and the engine then works everything out.
+    """
+
+    compiled: object = None  # the policy set the entries belong to
+    entries: dict[str, tuple[int, int, int, bool, int]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class SignInContext:
     """Who signs in to what, from where, on what device, how authenticated, how risky.
 
@@ -67,6 +82,8 @@ class SignInContext:
     service_principal_risk: str = "none"
     insider_risk: str = "none"
     explain: bool = False
+    # Engine-owned room shared by contexts of the same content (not part of the sign-in).
+    memo: ContentMemo | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_workload(self) -> bool:

@@ -90,13 +90,40 @@ def combine_mask(  # noqa: PLR0917 - as combine
     after that (verdict, requirements, messages, session, per-policy results) depends only
     on which policies applied and which requirements failed, and is memoised on exactly that.
     """
+    found = content_part(compiled, ctx, applicable)
+    return timed_part(compiled, ctx, found, not_applied, sign_in_risk, risk, now)
+
+
+ContentPart = tuple[int, int, int, bool, int]  # applicable, failing, superseded, legacy, audience
+
+
+def content_part(compiled: CompiledPolicySet, ctx: SignInContext, applicable: int) -> ContentPart:
+    """What the combination takes from the sign-in's content alone (not from its time)."""
     grants = Grants(ctx, compiled)
     index = compiled.grants
     failing = 0  # bit i set: index.requirements[i] applies here and is not met
     for i, (requirement, having, _, _) in enumerate(index.requirements):
         if having & applicable and not any(map(grants.met, requirement)):
             failing |= 1 << i
-    audience = grants.audience
+    superseded = 0  # policies whose strengths give way to the registration policy's
+    if ctx.user_action == REGISTER_SECURITY_INFO and applicable & index.registration_strengths:
+        superseded = applicable & compiled.all_apps & ~index.registration_actions
+    legacy = ctx.client_app_type in LEGACY_CLIENT_APP_TYPES
+    return applicable, failing, superseded, legacy, grants.audience
+
+
+def timed_part(  # noqa: PLR0917 - the content part and everything else the decision says
+    compiled: CompiledPolicySet,
+    ctx: SignInContext,
+    found: ContentPart,
+    not_applied: Iterable[tuple[CompiledPolicy, tuple[str, ...]]],
+    sign_in_risk: str,
+    risk: Assessment,
+    now: float,
+) -> Decision:
+    """The decision from the content part, the elapsed sign-in frequencies and the memo."""
+    applicable, failing, superseded, legacy, audience = found
+    index = compiled.grants
     due = due_secondary = 0  # policies whose sign-in frequency has elapsed
     if audience != DIRECT_CONNECT:
         due = _due(index.full, applicable, ctx.authenticated_at, now)
@@ -104,10 +131,6 @@ def combine_mask(  # noqa: PLR0917 - as combine
             since = ctx.secondary_authenticated_at
             since = ctx.authenticated_at if since is None else since
             due_secondary = _due(index.secondary, applicable, since, now)
-    superseded = 0  # policies whose strengths give way to the registration policy's
-    if ctx.user_action == REGISTER_SECURITY_INFO and applicable & index.registration_strengths:
-        superseded = applicable & compiled.all_apps & ~index.registration_actions
-    legacy = ctx.client_app_type in LEGACY_CLIENT_APP_TYPES
     memo = compiled.memo
     key = (applicable, failing, due, due_secondary, superseded, legacy, audience)
     tail: _Tail | None = memo.get(key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pdp.context import SignInContext
-from pdp.engine.combine import combine_mask
+from pdp.engine.combine import combine_mask, content_part, timed_part
 from pdp.engine.decision import Decision
 from pdp.policy.compile import CompiledPolicy, CompiledPolicySet
 from pdp.policy.device_filter import DeviceFilter
@@ -25,9 +25,42 @@ def evaluate(
     risk: Assessment = NO_RISK,
     now: float | None = None,
 ) -> Decision:
-    """Decide one sign-in. `now` defaults to the sign-in's own time."""
+    """Decide one sign-in. `now` defaults to the sign-in's own time.
+
+    With a `ctx.memo` (contexts of content seen before share one), what depends on the
+    content alone is worked out once per policy set and effective sign-in risk and kept
+    there; only the sign-in frequencies are worked out again, from the time.
+    """
     sign_in_risk = max_level(ctx.sign_in_risk, risk.sign_in_risk)
+    now = ctx.time if now is None else now
+    memo = ctx.memo
+    if memo is not None and not ctx.explain:
+        if memo.compiled is not compiled:
+            memo.compiled = compiled
+            memo.entries = {}
+        found = memo.entries.get(sign_in_risk)
+        if found is None:
+            masks = condition_masks(ctx, compiled, sign_in_risk)
+            applicable = _applicable(ctx, compiled, masks)
+            found = memo.entries[sign_in_risk] = content_part(compiled, ctx, applicable)
+        return timed_part(compiled, ctx, found, (), sign_in_risk, risk, now)
     masks = condition_masks(ctx, compiled, sign_in_risk)
+    applicable = _applicable(ctx, compiled, masks)
+    not_applied: list[tuple[CompiledPolicy, tuple[str, ...]]] = []
+    if ctx.explain:
+        policies = compiled.policies
+        not_applied = [
+            (policies[bit], why)
+            for part, why in reason_parts(ctx, compiled, masks, compiled.active_mask & ~applicable)
+            for bit in _bits(part)
+        ]
+    return combine_mask(compiled, ctx, applicable, not_applied, sign_in_risk, risk, now)
+
+
+def _applicable(
+    ctx: SignInContext, compiled: CompiledPolicySet, masks: list[tuple[str, int]]
+) -> int:
+    """The policies every condition of which matches `ctx`, device conditions included."""
     applicable = compiled.active_mask
     for _, mask in masks:
         applicable &= mask
@@ -37,23 +70,7 @@ def evaluate(
         for cp in _policies(compiled, device_checked):
             if not device_matches(cp, ctx, filter_results):
                 applicable &= ~(1 << cp.bit)
-    not_applied: list[tuple[CompiledPolicy, tuple[str, ...]]] = []
-    if ctx.explain:
-        policies = compiled.policies
-        not_applied = [
-            (policies[bit], why)
-            for part, why in reason_parts(ctx, compiled, masks, compiled.active_mask & ~applicable)
-            for bit in _bits(part)
-        ]
-    return combine_mask(
-        compiled,
-        ctx,
-        applicable,
-        not_applied,
-        sign_in_risk,
-        risk,
-        ctx.time if now is None else now,
-    )
+    return applicable
 
 
 def condition_masks(

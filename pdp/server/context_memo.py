@@ -8,6 +8,8 @@ the bytes up: when the same content was mapped before, the SignInContext is rebu
 remembered values with this call's id and time, with no parse and no validation (the values
 were validated when they were first seen, and the same bytes give the same values). Else
 the request is parsed and mapped by `convert_in` and the result remembered, a refusal too.
+Contexts of one remembered content share a `ContentMemo`, in which the engine keeps what it
+works out from the content alone.
 
 Bytes that do not start that way, or whose rest sets field 1 or 2 again (protobuf's last
 value wins), are mapped without the memo. The memo is bounded by entries and by bytes and
@@ -23,7 +25,7 @@ from typing import Final
 from google.protobuf.message import DecodeError
 
 from pdp import context_values as cv
-from pdp.context import SignInContext
+from pdp.context import ContentMemo, SignInContext
 from pdp.errors import InvalidRequest
 from pdp.server.convert_in import to_context
 from pdp.v1 import pdp_pb2 as pb
@@ -35,8 +37,12 @@ _REQUEST_ID_TAG: Final = 0x0A  # field 1, length-delimited
 _TIME_TAG: Final = 0x12  # field 2, length-delimited
 _SECONDS_TAG: Final = 0x08  # Timestamp.seconds, varint
 _NANOS_TAG: Final = 0x10  # Timestamp.nanos, varint
-_CONTENT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(SignInContext))[2:]
-assert tuple(f.name for f in dataclasses.fields(SignInContext))[:2] == ("request_id", "time")
+_FIELDS: Final = tuple(f.name for f in dataclasses.fields(SignInContext))
+# A context is (request_id, time, *content, memo): the content is remembered, and each
+# remembered content gets one ContentMemo, which the engine fills.
+assert _FIELDS[:2] == ("request_id", "time")
+assert _FIELDS[-1] == "memo"
+_CONTENT_FIELDS: Final = _FIELDS[2:-1]
 
 Content = tuple[object, ...]  # a SignInContext's values after request_id and time
 
@@ -85,7 +91,7 @@ class ContextMemo:
         except InvalidRequest as exc:
             found: Content | InvalidRequest = exc
         else:
-            found = tuple(getattr(ctx, name) for name in _CONTENT_FIELDS)
+            found = (*(getattr(ctx, name) for name in _CONTENT_FIELDS), ContentMemo())
         self._remember(key, found)
         return found
 

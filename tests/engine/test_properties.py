@@ -23,6 +23,7 @@ from google.protobuf.json_format import ParseDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pdp.context import ContentMemo
 from pdp.engine.decision import Decision, Result, Verdict
 from pdp.engine.evaluate import evaluate
 from pdp.engine.reference import reference_evaluate
@@ -511,6 +512,35 @@ def test_fast_evaluator_equals_reference_evaluator(
         + "\nreference:\n"
         + pprint.pformat(dataclasses.asdict(reference))
     )
+
+
+@SETTINGS
+@given(
+    documents=policy_sets(),
+    request=requests(),
+    risks=st.lists(ASSESSMENTS, min_size=1, max_size=3),
+    later=st.lists(st.integers(0, 10 * 86_400), min_size=1, max_size=3),
+)
+def test_contexts_sharing_a_content_memo_decide_as_fresh_ones(
+    documents: list[dict[str, Any]],
+    request: dict[str, Any],
+    risks: list[Assessment],
+    later: list[int],
+) -> None:
+    """Repeats of one content (one ContentMemo) decide exactly as fresh contexts do.
+
+    The memo keeps what depends on the content; the time (sign-in frequencies) and the
+    risk assessment vary between the repeats and must still be taken into account.
+    """
+    _, compiled = compile_documents(documents)
+    memo = ContentMemo()
+    fresh = to_context(ParseDict(request, pdp_pb2.EvaluateRequest()), float(TIME))
+    for risk in risks:
+        for seconds in later:
+            now = float(TIME + seconds)
+            shared = dataclasses.replace(fresh, memo=memo, time=now)
+            plain = dataclasses.replace(fresh, time=now)
+            assert evaluate(shared, compiled, risk, now) == evaluate(plain, compiled, risk, now)
 
 
 @SETTINGS
