@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from pdp import __version__
 from pdp.tooling.findings import Finding, LintReport, Rule
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -36,7 +36,7 @@ def as_sarif(report: LintReport) -> str:
                     "driver": {
                         "name": "pdp lint",
                         "informationUri": "https://github.com/cisagov/ScubaGear",
-                        "version": version("pdp"),
+                        "version": __version__,
                         "rules": [_rule(rule) for rule in rules],
                     }
                 },
