@@ -80,17 +80,47 @@ class ResponseWriter:
 
     def __init__(self) -> None:
         self._outcomes: dict[tuple[int, int, int, int], tuple[Decision, bytes]] = {}
+        self._second = 0
+        self._second_bytes = b""  # `seconds = 1` of the Timestamp of the last second written
+        self._risks: dict[tuple[str, str, str, bool], bytes] = {}  # reports without detections
 
     def write(self, decision: Decision, ctx: SignInContext) -> bytes:
         """The serialized EvaluateResponse for `decision` on `ctx`."""
         outcome = self._outcome_bytes(decision) if not ctx.explain else b""
         if not outcome:
             outcome = _outcome(decision).SerializeToString()
-        head = _length_delimited(0x0A, ctx.request_id.encode())  # request_id = 1
-        tail = _length_delimited(0x42, _timestamp_bytes(ctx.time))  # time = 8
+        rid = ctx.request_id.encode()
+        head = (
+            b"\x0a" + _BYTE[len(rid)] + rid  # request_id = 1
+            if len(rid) < 0x80
+            else _length_delimited(0x0A, rid)
+        )
+        tail = _length_delimited(0x42, self._timestamp(ctx.time))  # time = 8
         if _has_risk(decision, ctx):
-            tail += _length_delimited(0x4A, _risk(decision, ctx).SerializeToString())  # = 9
+            tail += _length_delimited(0x4A, self._risk_bytes(decision, ctx))  # risk = 9
         return head + outcome + tail
+
+    def _timestamp(self, seconds: float) -> bytes:
+        """The Timestamp for epoch `seconds`, serialized; the seconds part kept per second."""
+        whole = math.floor(seconds)
+        nanos = round((seconds - whole) * 1e9)
+        if nanos >= 1_000_000_000:
+            whole, nanos = whole + 1, nanos - 1_000_000_000
+        if whole != self._second or not self._second_bytes:
+            self._second = whole
+            self._second_bytes = b"\x08" + _varint(whole) if whole else b""  # seconds = 1
+        return self._second_bytes + b"\x10" + _varint(nanos) if nanos else self._second_bytes
+
+    def _risk_bytes(self, decision: Decision, ctx: SignInContext) -> bytes:
+        """The RiskReport, serialized; reports without detections are kept by their levels."""
+        risk = decision.risk
+        if risk.detections:
+            return _risk(decision, ctx).SerializeToString()
+        key = (ctx.sign_in_risk, risk.sign_in_risk, decision.sign_in_risk, risk.degraded)
+        found = self._risks.get(key)
+        if found is None:
+            found = self._risks[key] = _risk(decision, ctx).SerializeToString()
+        return found
 
     def _outcome_bytes(self, decision: Decision) -> bytes:
         requirements, session = decision.requirements, decision.session
@@ -137,7 +167,8 @@ def _has_risk(decision: Decision, ctx: SignInContext) -> bool:
 
 def _length_delimited(tag: int, data: bytes) -> bytes:
     """One length-delimited protobuf field (`tag` already holds the field number and type)."""
-    return bytes((tag,)) + _varint(len(data)) + data
+    size = len(data)
+    return _BYTE[tag] + (_BYTE[size] if size < 0x80 else _varint(size)) + data
 
 
 def _varint(value: int) -> bytes:
@@ -145,7 +176,7 @@ def _varint(value: int) -> bytes:
     if value < 0:
         value += 1 << 64
     if value < 0x80:
-        return bytes((value,))
+        return _BYTE[value]
     out = bytearray()
     while value >= 0x80:
         out.append(value & 0x7F | 0x80)
@@ -154,14 +185,7 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _timestamp_bytes(seconds: float) -> bytes:
-    """A google.protobuf.Timestamp message for epoch `seconds`, serialized (nanos rounded)."""
-    whole = math.floor(seconds)
-    nanos = round((seconds - whole) * 1e9)
-    if nanos >= 1_000_000_000:
-        whole, nanos = whole + 1, nanos - 1_000_000_000
-    out = b"\x08" + _varint(whole) if whole else b""  # seconds = 1
-    return out + b"\x10" + _varint(nanos) if nanos else out  # nanos = 2
+_BYTE: Final = tuple(bytes((i,)) for i in range(256))
 
 
 def _risk(decision: Decision, ctx: SignInContext) -> pb.RiskReport:
