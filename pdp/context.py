@@ -42,6 +42,12 @@ class SignInContext:
     user_id: str = ""
     group_ids: frozenset[str] = frozenset()
     role_ids: frozenset[str] = frozenset()
+    # The way in could not list every membership (a token's group overage, or a membership
+    # claim the token does not carry): group_ids / role_ids hold only those known. A policy
+    # that includes some group (role) then applies, and one that excludes groups (roles)
+    # excludes only for a known membership, so that doubt makes policies apply, not lapse.
+    groups_unknown: bool = False
+    roles_unknown: bool = False
     guest: bool = False
     guest_type: str = ""  # a guestOrExternalUserTypes member, "" when not known
     home_tenant_id: str = ""  # the guest's home tenant, "" when not known

@@ -125,6 +125,10 @@ def _user_mask(ctx: SignInContext, c: CompiledPolicySet) -> int:
     for role in ctx.role_ids & c.role_keys:
         include |= c.roles.get(role, 0)
         exclude |= c.excluded_roles.get(role, 0)
+    if ctx.groups_unknown:
+        include |= _including_any(c, "groups")
+    if ctx.roles_unknown:
+        include |= _including_any(c, "roles")
     if ctx.guest:
         include |= c.any_guest
         exclude |= c.excluded_any_guest
@@ -134,6 +138,22 @@ def _user_mask(ctx: SignInContext, c: CompiledPolicySet) -> int:
             if rule.exclude is not None and _guest_matches(rule.exclude, ctx, unknown=False):
                 exclude |= rule.mask
     return include & ~exclude
+
+
+def _including_any(c: CompiledPolicySet, kind: str) -> int:
+    """The policies that include some group (`kind` "groups") or some role ("roles").
+
+    A sign-in whose memberships are unknown may belong to any of them, so these apply;
+    exclusions are not added: only a known membership excludes.
+    """
+    key = ("including any", kind)
+    found: int | None = c.tables.get(key)
+    if found is None:
+        found = 0
+        for mask in (c.groups if kind == "groups" else c.roles).values():
+            found |= mask
+        c.tables[key] = found
+    return found
 
 
 def _guest_matches(rule: GuestsOrExternalUsers, ctx: SignInContext, *, unknown: bool) -> bool:

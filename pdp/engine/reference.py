@@ -136,6 +136,8 @@ def users_match(ctx: SignInContext, policy: Policy) -> bool:
         or (bool(user_id) and user_id in users.include_users)
         or bool(groups & users.include_groups)
         or bool(roles & users.include_roles)
+        or (ctx.groups_unknown and bool(users.include_groups))  # may be a member
+        or (ctx.roles_unknown and bool(users.include_roles))
         or (ctx.guest and GUESTS_OR_EXTERNAL_USERS in users.include_users)
         or (ctx.guest and _guest_in(users.include_guests, ctx, unknown_matches=True))
     )

@@ -497,13 +497,22 @@ APPLIED = {
 
 
 @SETTINGS
-@given(documents=policy_sets(), request=requests(), risk=ASSESSMENTS)
+@given(
+    documents=policy_sets(),
+    request=requests(),
+    risk=ASSESSMENTS,
+    unknown=st.tuples(st.booleans(), st.booleans()),
+)
 def test_fast_evaluator_equals_reference_evaluator(
-    documents: list[dict[str, Any]], request: dict[str, Any], risk: Assessment
+    documents: list[dict[str, Any]],
+    request: dict[str, Any],
+    risk: Assessment,
+    unknown: tuple[bool, bool],
 ) -> None:
     """The compiled evaluator and the plain reference evaluator return the same Decision."""
     policy_set, compiled = compile_documents(documents)
     ctx = to_context(ParseDict(request, pdp_pb2.EvaluateRequest()), float(TIME))
+    ctx = dataclasses.replace(ctx, groups_unknown=unknown[0], roles_unknown=unknown[1])
     fast = evaluate(ctx, compiled, risk, float(TIME))
     reference = reference_evaluate(ctx, policy_set, compiled, risk, float(TIME))
     assert fast == reference, (
