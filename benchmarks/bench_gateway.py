@@ -90,7 +90,8 @@ def check_request(host: str, client: str, amr: list[str]) -> Any:
         "cookie": "workspace_session=7b1d",
         "authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln",
         "accept": "text/html,application/xhtml+xml",
-        "x-forwarded-for": client,
+        "x-forwarded-for": f"{client},10.0.0.5",  # the LB's entry, then Envoy's for the LB
+        "x-envoy-external-address": client,
         "x-forwarded-proto": "https",
         "x-request-id": str(uuid.uuid4()),
         "x-device-id": "laptop-0042",

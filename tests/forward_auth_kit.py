@@ -46,7 +46,11 @@ KEY = SigningKey("entra-key-1")
 def example_config(jwks_uri: str, ca_file: Path, **tokens: Any) -> GatewayConfig:
     """The example gateway config, verifying tokens itself, behind a gateway on loopback."""
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
-    data["network"] = {"trusted_hops": 1, "trusted_proxies": ["127.0.0.0/8", "::1/128"]}
+    data["network"] = {
+        "trusted_hops": 1,
+        "gateway_appends_xff": False,
+        "trusted_proxies": ["127.0.0.0/8", "::1/128"],
+    }
     data["tokens"] = {
         "audiences": list(AUDIENCES),
         "jwks_uri": jwks_uri,

@@ -81,8 +81,14 @@ class Issuer:
 
 
 def token(key: SigningKey, version: Version = "2.0", **changes: Any) -> str:
-    """A user token of `version` signed by `key`; a change of None removes that claim."""
+    """A user token of `version` signed by `key`; a change of None removes that claim.
+
+    The token says when the user signed in (`auth_time`, ten minutes before `now`), as the
+    example's app registration is configured to; pass `auth_time=None` for one without.
+    """
     kwargs = {k: v for k, v in changes.items() if k in _USER_CLAIMS_ARGS}
+    if "auth_time" not in changes:
+        kwargs["auth_time"] = int(changes.get("now") or time.time()) - 600
     claims = user_claims(version, **kwargs)
     for name, value in changes.items():
         if name in _USER_CLAIMS_ARGS:

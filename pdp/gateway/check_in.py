@@ -2,11 +2,10 @@
 
 Owns the mapping README's "Envoy and Istio" section documents, under a `GatewayConfig`:
 
-- client IP: the connection's peer (`attributes.source.address`). With `trusted_hops: N`
-  the address list is the x-forwarded-for entries followed by the peer (an entry Envoy
-  appended for the peer itself is not counted twice), and the client is the entry N places
-  left of the peer: the address the outermost trusted proxy saw. Entries further left are
-  whatever the client sent and are never read; a list too short for N is refused.
+- client IP: `client_ip`, the rules README's "Client address" documents: the
+  connection's peer, or, behind `trusted_hops` proxies (from `trusted_proxies`), the
+  x-forwarded-for entry the outermost of them added, cross-checked with the address Envoy
+  itself derived (`x-envoy-external-address`) when the request carries it.
 - application: the route's context extension, else the host map, else the default;
 - identity: `pdp.gateway.identity`; device, risk, geo: configured headers or metadata;
 - client app type: browser for a browser user agent unless the request looks like an API
@@ -34,6 +33,8 @@ from pdp.gateway.identity import read_identity
 from pdp.gateway.signals import Headers, boolean, choice, number, read
 
 _SOURCE: Final = "attributes.source.address.socket_address.address"
+_XFF: Final = "header x-forwarded-for"
+EXTERNAL_ADDRESS: Final = "x-envoy-external-address"
 _PLATFORMS: Final[Mapping[str, str]] = {
     "android": "android",
     "ios": "iOS",
@@ -92,7 +93,12 @@ def to_context(check: Any, config: GatewayConfig, draft: SignInDraft) -> Transla
     headers = Headers(http)
     metadata = attrs.metadata_context.filter_metadata
     peer = _peer(attrs.source)
-    draft.ip = client_ip(peer, headers.get("x-forwarded-for"), config.network)
+    draft.ip = client_ip(
+        peer,
+        headers.get("x-forwarded-for"),
+        config.network,
+        external_address=headers.single(EXTERNAL_ADDRESS),
+    )
     extensions = attrs.context_extensions
     app = config.application
     draft.application_id = cv.ident(application_id(extensions, http.host, app), "application")
@@ -117,27 +123,53 @@ def _peer(source: Any) -> cv.Address:
 
 
 def client_ip(
-    peer: cv.Address, forwarded_for: str | None, cfg: NetworkConfig, *, peer_listed: bool = True
+    peer: cv.Address,
+    forwarded_for: str | None,
+    cfg: NetworkConfig,
+    *,
+    peer_listed: bool = True,
+    external_address: str | None = None,
 ) -> cv.Address:
-    """The client's address: the peer, or the XFF entry the outermost trusted proxy added.
+    """The client's address, from the peer and the proxies' headers as `cfg` trusts them.
 
-    `peer_listed`: the peer may be XFF's last entry (Envoy's source is the downstream it
-    appended); a forward-auth peer is the gateway itself, never an entry it appended.
+    - No `trusted_hops`, or a peer outside `trusted_proxies`: the peer itself (a client
+      that bypassed the proxies is judged by its own address, whatever it claims).
+    - Else x-forwarded-for: the entry the gateway appended for the peer is dropped when
+      `gateway_appends_xff` (whatever it holds: Envoy appends its host's address, not the
+      peer's, when the peer is 127.0.0.1 or ::1), and the client is the entry `trusted_hops`
+      places from the right of what remains, the one the outermost trusted proxy added.
+      Entries further left are whatever the client sent and are never read; a list too
+      short is refused, not guessed. `peer_listed` False says the peer is the gateway
+      itself (forward-auth), so no entry of XFF stands for it and none is dropped.
+    - `external_address` (Envoy's x-envoy-external-address: the trusted client address an
+      edge Envoy derived by its own `xff_num_trusted_hops`, overwriting any client copy)
+      must then name the same address; when it does not, Envoy and pdp count the proxies
+      differently, and the request is refused rather than decided for either address.
     """
     hops = cfg.trusted_hops
     if not hops or (cfg.trusted_proxies and not within(peer, cfg.trusted_proxies)):
         return peer
-    forwarded = [e.strip() for e in (forwarded_for or "").split(",")]
-    if peer_listed and forwarded[-1] == peer[0]:
-        forwarded.pop()  # Envoy (use_remote_address) appended the peer itself
-    if len(forwarded) < hops or not forwarded[-hops]:
+    entries = [e.strip() for e in forwarded_for.split(",")] if forwarded_for else []
+    if peer_listed and cfg.gateway_appends_xff:
+        if not entries:
+            raise InvalidRequest(_XFF, "missing, though the gateway appends to it")
+        entries.pop()
+    if len(entries) < hops or not entries[-hops]:
         raise InvalidRequest(
-            "header x-forwarded-for",
-            f"{len(forwarded)} entries but {hops} trusted proxies should have added one each",
+            _XFF, f"{len(entries)} entries but {hops} trusted proxies should have added one each"
         )
-    address = cv.ip_address(forwarded[-hops], "header x-forwarded-for")
+    address = cv.ip_address(entries[-hops], _XFF)
     if address[1] is None:
-        raise InvalidRequest("header x-forwarded-for", "an empty entry where a proxy added one")
+        raise InvalidRequest(_XFF, "an empty entry where a proxy added one")
+    if external_address is not None:
+        derived = cv.ip_address(external_address, f"header {EXTERNAL_ADDRESS}")
+        if derived[1:] != address[1:]:
+            raise InvalidRequest(
+                f"header {EXTERNAL_ADDRESS}",
+                f"Envoy took {derived[0]} for the client, x-forwarded-for with "
+                f"network.trusted_hops {hops} gives {address[0]}: Envoy's "
+                "xff_num_trusted_hops and pdp's trusted_hops disagree",
+            )
     return address
 
 

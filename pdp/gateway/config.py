@@ -62,6 +62,10 @@ class NetworkConfig:
 
     trusted_hops: int = 0  # proxies in front of Envoy whose x-forwarded-for entries count
     trusted_proxies: tuple[Network, ...] = ()  # when set, XFF counts only from these peers
+    # Whether the gateway calling pdp appends its own entry to XFF (Envoy: use_remote_address
+    # true, as at an edge Envoy or Istio's ingress gateway; false for sidecars). Required
+    # with trusted_hops: guessing it wrong takes a proxy's address for the client's.
+    gateway_appends_xff: bool = False
     compliant_network: Source | None = None
     country: Source | None = None
     latitude: Source | None = None
@@ -99,7 +103,15 @@ class JwtConfig:
     guest_claim: str = "acct"
     guest_value: str = "1"
     home_tenant_claim: str = "idp"
-    groups_overage: Literal["deny", "ignore"] = "deny"
+    scope_claim: str = "scp"  # delegated scopes: a token without it (and idtyp) is app-only
+    # A token whose groups overflowed (Entra's `_claim_names`, or `hasgroups`): evaluate with
+    # membership unknown (group includes apply, group excludes do not exclude), or deny.
+    groups_overage: Literal["unknown", "deny"] = "unknown"
+    # Whether the app registration emits the membership claim (groupMembershipClaims): Entra
+    # leaves an empty claim out, so only then does "no claim" mean "no memberships".
+    groups_emitted: bool = False
+    roles_emitted: bool = False
+    required_user_claims: tuple[str, ...] = ()  # a user token without one of them is refused
     amr: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: DEFAULT_AMR)
 
 
@@ -219,9 +231,22 @@ def parse_gateway_config(data: object) -> GatewayConfig:
 
 
 def _network(r: Reader) -> NetworkConfig:
+    hops = r.integer("trusted_hops", 0)
+    appends = r.take("gateway_appends_xff")
+    if appends is not None and not isinstance(appends, bool):
+        raise GatewayConfigError(
+            f"network.gateway_appends_xff: must be true or false, not {appends!r}"
+        )
+    if hops and appends is None:
+        raise GatewayConfigError(
+            "network.gateway_appends_xff: required with trusted_hops: true when the gateway "
+            "appends its own x-forwarded-for entry (Envoy's use_remote_address: true), "
+            "false when it does not (a sidecar)"
+        )
     cfg = NetworkConfig(
-        trusted_hops=r.integer("trusted_hops", 0),
+        trusted_hops=hops,
         trusted_proxies=r.networks("trusted_proxies"),
+        gateway_appends_xff=bool(appends),
         compliant_network=r.source("compliant_network"),
         country=r.source("country"),
         latitude=r.source("latitude"),
@@ -251,8 +276,12 @@ def _application(r: Reader) -> ApplicationConfig:
 def _identity(r: Reader) -> IdentityConfig:
     j, d = r.section("jwt"), JwtConfig()
     overage = j.text("groups_overage", d.groups_overage)
-    if overage not in ("deny", "ignore"):
-        raise GatewayConfigError(f"identity.jwt.groups_overage: deny or ignore, not {overage!r}")
+    if overage not in ("unknown", "deny"):
+        was = " (ignore is gone: it read an overage token as a member of no group)"
+        raise GatewayConfigError(
+            f"identity.jwt.groups_overage: unknown or deny, not {overage!r}"
+            + (was if overage == "ignore" else "")
+        )
     jwt = JwtConfig(
         metadata_namespace=j.text("metadata_namespace", d.metadata_namespace),
         payload_in_metadata=j.text("payload_in_metadata", d.payload_in_metadata),
@@ -269,7 +298,11 @@ def _identity(r: Reader) -> IdentityConfig:
         guest_claim=j.text("guest_claim", d.guest_claim),
         guest_value=j.text("guest_value", d.guest_value),
         home_tenant_claim=j.text("home_tenant_claim", d.home_tenant_claim),
-        groups_overage="deny" if overage == "deny" else "ignore",
+        scope_claim=j.text("scope_claim", d.scope_claim),
+        groups_overage="deny" if overage == "deny" else "unknown",
+        groups_emitted=j.boolean("groups_emitted", False),
+        roles_emitted=j.boolean("roles_emitted", False),
+        required_user_claims=j.texts("required_user_claims", ()),
         amr=_amr(j),
     )
     j.done()

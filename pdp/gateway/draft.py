@@ -29,6 +29,7 @@ class SignInDraft:
         "country",
         "device_id",
         "group_ids",
+        "groups_unknown",
         "guest",
         "home_tenant_id",
         "insider_risk",
@@ -39,6 +40,7 @@ class SignInDraft:
         "platform",
         "request_id",
         "role_ids",
+        "roles_unknown",
         "satisfied_controls",
         "service_principal_id",
         "service_principal_risk",
@@ -56,6 +58,8 @@ class SignInDraft:
         self.user_id = ""
         self.group_ids = _NO_IDS
         self.role_ids = _NO_IDS
+        self.groups_unknown = False
+        self.roles_unknown = False
         self.guest = False
         self.home_tenant_id = ""
         self.service_principal_id = ""
@@ -95,6 +99,8 @@ class SignInDraft:
             user_id=self.user_id,
             group_ids=self.group_ids,
             role_ids=self.role_ids,
+            groups_unknown=self.groups_unknown,
+            roles_unknown=self.roles_unknown,
             guest=self.guest,
             home_tenant_id=self.home_tenant_id,
             service_principal_id=self.service_principal_id,

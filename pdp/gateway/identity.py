@@ -12,9 +12,18 @@ Claim mapping (Entra ID names by default): `oid`/`sub` user, `groups`, `wids` di
 roles, `amr` -> authentication methods through the config's amr table (`mfa` -> the
 satisfied `mfa` control), `auth_time` -> authenticated_at, `acrs` -> authentication contexts
 (and, through `step_up.acr_values`, the controls the identity provider enforced for them),
-`idtyp: app` -> workload identity with `azp`/`appid` as its service principal, `acct: 1` ->
-guest with its home tenant from `idp`. Values go into the `SignInDraft`, checked by the rules
-every way in shares and named by the claim or header they came from.
+`idtyp: app` (or, without `idtyp`, no `scp`) -> workload identity with `azp`/`appid` as its
+service principal, `acct: 1` -> guest with its home tenant from `idp`. Values go into the
+`SignInDraft`, checked by the rules every way in shares and named by the claim or header
+they came from.
+
+Both Entra token versions map alike, and a claim a token does not carry is unknown, never
+a satisfied control and never "not a member": no `amr` (v2.0 tokens have none) proves no
+method; no `auth_time` (an optional claim) makes the sign-in as old as can be, so every
+sign-in frequency is due; a group overage (`_claim_names`, `hasgroups`) or a membership
+claim the app registration is not said to emit (`groups_emitted`, `roles_emitted`) leaves
+membership unknown (`SignInContext.groups_unknown` / `roles_unknown`), so group-scoped
+policies apply and group exclusions need a listed group.
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ from pdp.gateway.draft import SignInDraft
 from pdp.gateway.signals import Headers, boolean, number
 
 _STS_ISSUER: Final = re.compile(r"https://sts\.windows\.net/([0-9a-fA-F-]{36})/?")
+# authenticated_at of a user token without auth_time: the epoch, so that every sign-in
+# frequency counts as due (the sign-in time is unknown, not recent).
+UNKNOWN_SIGN_IN_TIME: Final = 0.0
 
 
 class Unauthenticated(InvalidRequest):
@@ -99,21 +111,36 @@ def read_token(
         if not isinstance(auth_time, int | float) or isinstance(auth_time, bool):
             raise InvalidRequest(at(cfg.auth_time_claim), "must be a number (epoch s)")
         draft.authenticated_at = _epoch(float(auth_time), at(cfg.auth_time_claim))
-    if _string(claims, cfg.app_identity_claim, at) == cfg.app_identity_value:
+    if _app_only(claims, cfg, at):
         draft.service_principal_id = _first(claims, cfg.service_principal_claims, at)
         return
+    for name in cfg.required_user_claims:
+        if claims.get(name) is None:
+            raise InvalidRequest(
+                at(name),
+                "the user token lacks this claim, which identity.jwt.required_user_claims "
+                "requires (configure it on the app registration)",
+            )
+    if auth_time is None:
+        draft.authenticated_at = UNKNOWN_SIGN_IN_TIME
     draft.user_id = _first(claims, cfg.user_id_claims, at)
     groups = _strings(claims, cfg.groups_claim, at)
     if groups:
         draft.group_ids = cv.idset(groups, at(cfg.groups_claim), cv.MAX_GROUP_IDS)
-    elif cfg.groups_overage == "deny" and _overage(claims, cfg.groups_claim):
-        raise InvalidRequest(
-            at(cfg.groups_claim),
-            "group overage: the token lists no groups, only where to fetch them "
-            "(_claim_names); pdp cannot evaluate group conditions without them",
-        )
+    if _overage(claims, cfg.groups_claim):
+        if cfg.groups_overage == "deny":
+            raise InvalidRequest(
+                at(cfg.groups_claim),
+                "group overage: the token lists no groups, only where to fetch them "
+                "(_claim_names); identity.jwt.groups_overage is deny",
+            )
+        draft.groups_unknown = True
+    elif cfg.groups_claim not in claims and not cfg.groups_emitted:
+        draft.groups_unknown = True
     if roles := _strings(claims, cfg.roles_claim, at):
         draft.role_ids = cv.idset(roles, at(cfg.roles_claim), cv.MAX_ROLE_IDS)
+    elif cfg.roles_claim not in claims and not cfg.roles_emitted:
+        draft.roles_unknown = True
     guest = claims.get(cfg.guest_claim)
     if guest is not None and _scalar(guest, at(cfg.guest_claim)) == cfg.guest_value:
         draft.guest = True
@@ -223,9 +250,24 @@ def _strings(claims: Mapping[str, object], name: str, at: _At) -> list[str]:
 
 
 def _overage(claims: Mapping[str, object], name: str) -> bool:
-    """Whether `_claim_names` points `name` elsewhere (Entra's groups overage)."""
+    """Whether the token's groups overflowed (Entra's overage).
+
+    `_claim_names` points `name` elsewhere, or `hasgroups: true` (implicit flow) stands in.
+    """
     names = claims.get("_claim_names")
-    return isinstance(names, dict) and name in names
+    return (isinstance(names, dict) and name in names) or claims.get("hasgroups") is True
+
+
+def _app_only(claims: Mapping[str, object], cfg: JwtConfig, at: _At) -> bool:
+    """Whether the token is app-only: a workload identity's, not a user's.
+
+    `idtyp: app` says so; a token without `idtyp` (an optional claim) is app-only when it
+    carries no delegated scopes (`scp`), which every user token has.
+    """
+    kind = _string(claims, cfg.app_identity_claim, at)
+    if kind is not None:
+        return kind == cfg.app_identity_value
+    return bool(cfg.scope_claim) and claims.get(cfg.scope_claim) is None
 
 
 def _scalar(value: object, where: str) -> str | None:

@@ -332,7 +332,11 @@ def test_identity_headers_of_a_trusted_proxy_serve_without_tokens() -> None:
     """Behind oauth2-proxy (no tokens section): the user comes from its trusted header."""
     config = parse_gateway_config(
         {
-            "network": {"trusted_hops": 1, "trusted_proxies": ["127.0.0.0/8"]},
+            "network": {
+                "trusted_hops": 1,
+                "gateway_appends_xff": False,
+                "trusted_proxies": ["127.0.0.0/8"],
+            },
             "application": {"default": "00000000-0000-4000-8000-0000000000aa"},
             "identity": {
                 "headers": {"user_id": "x-auth-request-user", "trusted_sources": ["127.0.0.0/8"]}

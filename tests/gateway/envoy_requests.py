@@ -4,11 +4,19 @@ The scenarios use the ai-workspace example (`examples/ai-workspace/` policies an
 `examples/gateway-config.yaml`): a load balancer at 10.0.0.5 in front of Envoy appends
 the client's address to x-forwarded-for, jwt_authn writes the verified Entra token's payload
 under `jwt_payload`, and a device-posture proxy sets the x-device-* headers.
+
+`envoy_check` adds the headers as an edge Envoy (`use_remote_address: true`,
+`xff_num_trusted_hops: 1`) hands them to ext_authz, as tests/gateway/test_envoy_e2e.py
+observes a real one do: it appends its peer to x-forwarded-for (its own host address
+instead when the peer is 127.0.0.1 or ::1) and sets x-envoy-external-address to the entry
+`xff_num_trusted_hops` from the right of the XFF it received (its peer when there is none).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +49,7 @@ PROD_APP = "8a4f0c1e-2d3b-4c5a-9e7f-00000000f001"
 DEV_HOST = "dev.workspace.contoso.example"
 PROD_HOST = "workspace.contoso.example"
 LB = "10.0.0.5"
+ENVOY_HOST = "10.0.1.7"  # Envoy's own host address, which it appends for a loopback peer
 OFFICE = "203.0.113.25"
 HOME = "192.0.2.200"
 RUNNER = "192.0.2.10"
@@ -103,8 +112,15 @@ def envoy_check(
     forwarded: str | None = None,
     peer: str = LB,
     path: str = "/notebooks/42",
+    envoy_hops: int | None = 1,
 ) -> Any:
-    """A CheckRequest shaped like Envoy's: pseudo-headers, XFF from the LB, jwt_authn metadata."""
+    """A CheckRequest shaped like Envoy's: pseudo-headers, XFF from the LB, jwt_authn metadata.
+
+    `forwarded` is the x-forwarded-for Envoy received (default: `client`, as the LB appended
+    it); `envoy_hops` is Envoy's xff_num_trusted_hops, or None for an Envoy with
+    `use_remote_address: false` (a sidecar), which passes x-forwarded-for on untouched.
+    """
+    received = client if forwarded is None else forwarded
     http_headers = {
         ":authority": host,
         ":method": "GET",
@@ -113,7 +129,7 @@ def envoy_check(
         "user-agent": BROWSER,
         "cookie": "workspace_session=7b1d",
         "authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln",
-        "x-forwarded-for": client if forwarded is None else forwarded,
+        **edge_envoy_headers(received, peer, envoy_hops),
         "x-forwarded-proto": "https",
         "x-request-id": str(uuid.uuid4()),
         **COMPLIANT_LAPTOP,
@@ -139,6 +155,22 @@ def envoy_check(
     if claims is not None:
         attributes["metadataContext"] = {"filterMetadata": {JWT_NAMESPACE: {"jwt_payload": claims}}}
     return json_format.ParseDict({"attributes": attributes}, auth.CheckRequest())
+
+
+def edge_envoy_headers(received: str, peer: str, hops: int | None) -> dict[str, str]:
+    """x-forwarded-for and x-envoy-external-address as Envoy passes them to ext_authz."""
+    if hops is None:
+        return {"x-forwarded-for": received} if received else {}
+    entries = [e.strip() for e in received.split(",")] if received else []
+    external = peer
+    if hops and len(entries) >= hops:
+        with contextlib.suppress(ValueError):
+            external = str(ipaddress.ip_address(entries[-hops]))
+    appended = ENVOY_HOST if peer in ("127.0.0.1", "::1") else peer
+    return {
+        "x-forwarded-for": ",".join([*entries, appended]),
+        "x-envoy-external-address": external,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from envoy_requests import (
 from pdp.context import SignInContext
 from pdp.errors import InvalidRequest
 from pdp.gateway.check_in import request_id, to_context
-from pdp.gateway.config import GatewayConfig, parse_gateway_config
+from pdp.gateway.config import GatewayConfig, GatewayConfigError, parse_gateway_config
 from pdp.gateway.draft import SignInDraft
 
 
@@ -38,35 +38,88 @@ def with_network(config: GatewayConfig, **network: Any) -> GatewayConfig:
 
 
 @pytest.mark.parametrize(
-    ("hops", "forwarded", "peer", "client"),
+    ("hops", "appends", "forwarded", "peer", "client"),
     [
-        (0, f"{OFFICE}", LB, LB),  # XFF ignored: the connection is the client
-        (1, f"{HOME}", LB, HOME),  # one LB appended the client
-        (1, f"{OFFICE}, {HOME}", LB, HOME),  # the client's own entry is never read
-        (1, f"{HOME}, {LB}", LB, HOME),  # Envoy appended the peer (use_remote_address)
-        (2, f"{OFFICE}, {HOME}, 10.0.0.9", LB, HOME),  # CDN then LB
-        (1, "::ffff:192.0.2.200", LB, HOME),  # IPv4-mapped IPv6 counts as IPv4
-        (1, "2001:db8::7", "2001:db8:ffff::1", "2001:db8::7"),
+        (0, True, OFFICE, LB, LB),  # XFF ignored: the connection is the client
+        (1, True, HOME, LB, HOME),  # edge Envoy behind one LB that appended the client
+        (1, True, f"{OFFICE}, {HOME}", LB, HOME),  # the client's own entry is never read
+        (1, True, HOME, "127.0.0.1", HOME),  # LB on Envoy's host: Envoy appends its host address
+        (1, True, HOME, "::1", HOME),
+        (2, True, f"{OFFICE}, {HOME}, 10.0.0.9", LB, HOME),  # CDN then LB
+        (1, True, "::ffff:192.0.2.200", LB, HOME),  # IPv4-mapped IPv6 counts as IPv4
+        (1, True, "2001:db8::7", "2001:db8:ffff::1", "2001:db8::7"),
+        (1, False, f"{OFFICE}, {HOME}", LB, HOME),  # sidecar: the peer's XFF, untouched
     ],
 )
 def test_client_ip_is_the_entry_the_outermost_trusted_proxy_added(
-    hops: int, forwarded: str, peer: str, client: str
+    hops: int, appends: bool, forwarded: str, peer: str, client: str
 ) -> None:
-    """trusted_hops counts XFF entries from the right, not counting Envoy's own for the peer."""
-    config = with_network(GatewayConfig(), trusted_hops=hops)
+    """trusted_hops counts XFF entries from the right, after the one the gateway appended."""
+    config = with_network(GatewayConfig(), trusted_hops=hops, gateway_appends_xff=appends)
     request = envoy_check(
-        host=DEV_HOST, client="", forwarded=forwarded, peer=peer, claims=engineer_claims()
+        host=DEV_HOST,
+        client="",
+        forwarded=forwarded,
+        peer=peer,
+        claims=engineer_claims(),
+        envoy_hops=hops if appends else None,
     )
     assert translate(config, request).ip_address == client
 
 
-@pytest.mark.parametrize("forwarded", ["", LB, " , "])
-def test_forwarded_for_shorter_than_the_trusted_hops_is_refused(forwarded: str) -> None:
-    """Fewer entries than trusted proxies added is refused, not guessed."""
-    config = with_network(GatewayConfig(), trusted_hops=1)
-    request = envoy_check(host=DEV_HOST, client="", forwarded=forwarded, claims=engineer_claims())
+@pytest.mark.parametrize("forwarded", ["", " , "])
+@pytest.mark.parametrize("appends", [True, False])
+def test_forwarded_for_shorter_than_the_trusted_hops_is_refused(
+    forwarded: str, appends: bool
+) -> None:
+    """Fewer entries than trusted proxies added is refused, not guessed (Envoy takes the peer)."""
+    config = with_network(GatewayConfig(), trusted_hops=1, gateway_appends_xff=appends)
+    request = envoy_check(
+        host=DEV_HOST,
+        client="",
+        forwarded=forwarded,
+        claims=engineer_claims(),
+        envoy_hops=1 if appends else None,
+    )
     with pytest.raises(InvalidRequest, match="x-forwarded-for"):
         translate(config, request)
+
+
+def test_envoy_and_pdp_counting_proxies_differently_is_refused() -> None:
+    """Envoy's own client address (xff_num_trusted_hops 2) disagrees with trusted_hops 1."""
+    config = with_network(GatewayConfig(), trusted_hops=1, gateway_appends_xff=True)
+    request = envoy_check(
+        host=DEV_HOST,
+        client="",
+        forwarded=f"{OFFICE}, {HOME}",
+        claims=engineer_claims(),
+        envoy_hops=2,
+    )
+    with pytest.raises(InvalidRequest, match=r"x-envoy-external-address.*disagree"):
+        translate(config, request)
+
+
+def test_envoy_external_address_from_an_untrusted_peer_is_ignored() -> None:
+    """A client that bypasses the LB is its own address, whatever headers it sends."""
+    config = with_network(
+        GatewayConfig(), trusted_hops=1, gateway_appends_xff=False, trusted_proxies=[LB + "/32"]
+    )
+    request = envoy_check(
+        host=DEV_HOST,
+        client="",
+        forwarded=OFFICE,
+        peer=HOME,
+        headers={"x-envoy-external-address": OFFICE},
+        claims=engineer_claims(),
+        envoy_hops=None,
+    )
+    assert translate(config, request).ip_address == HOME
+
+
+def test_trusted_hops_needs_to_know_whether_the_gateway_appends() -> None:
+    """trusted_hops without gateway_appends_xff is a config error naming the setting."""
+    with pytest.raises(GatewayConfigError, match=r"network\.gateway_appends_xff: required"):
+        parse_gateway_config({"network": {"trusted_hops": 1}})
 
 
 def test_example_mapping_of_an_engineer(config: GatewayConfig) -> None:
