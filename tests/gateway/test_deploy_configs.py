@@ -15,7 +15,7 @@ from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401 - r
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2,
 )
-from envoy.extensions.transport_sockets.tls.v3 import tls_pb2  # noqa: F401 - registers @type
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from envoy.extensions.upstreams.http.v3 import (  # noqa: F401 - registers @type
     http_protocol_options_pb2,
 )
@@ -65,10 +65,31 @@ def test_ext_authz_calls_pdp_over_grpc_and_fails_closed() -> None:
     assert authz.grpc_service.timeout.ToMilliseconds() == 250
     assert authz.failure_mode_allow is False
     assert list(authz.metadata_context_namespaces) == ["envoy.filters.http.jwt_authn"]
+    assert authz.emit_filter_state_stats  # ext_authz latency in the access log on every answer
     jwt = config_pb2.JwtAuthentication()
     assert filters["envoy.filters.http.jwt_authn"].typed_config.Unpack(jwt)
     gateway = load_gateway_config(ROOT / "examples" / "gateway-config.yaml")
-    assert jwt.providers["entra"].payload_in_metadata == gateway.identity.jwt.payload_in_metadata
+    assert set(jwt.providers) == {"entra_v1", "entra_v2"}
+    for provider in jwt.providers.values():
+        assert provider.payload_in_metadata == gateway.identity.jwt.payload_in_metadata
+        assert provider.remote_jwks.http_uri.cluster == "entra_jwks"
+
+
+def test_every_tls_cluster_verifies_its_server() -> None:
+    """A TLS upstream (the JWKS) checks the chain against a CA bundle and the name by SAN."""
+    checked = 0
+    for cluster in bootstrap().static_resources.clusters:
+        if not cluster.HasField("transport_socket"):
+            continue
+        tls = tls_pb2.UpstreamTlsContext()
+        assert cluster.transport_socket.typed_config.Unpack(tls)
+        validation = tls.common_tls_context.validation_context
+        assert validation.trusted_ca.filename, cluster.name
+        names = [m.matcher.exact for m in validation.match_typed_subject_alt_names]
+        address = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address
+        assert names == [tls.sni] == [address.socket_address.address], cluster.name
+        checked += 1
+    assert checked == 1
 
 
 def test_every_checked_route_names_its_application() -> None:
