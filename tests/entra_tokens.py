@@ -109,9 +109,12 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _names(dns_names: tuple[str, ...], ips: tuple[str, ...]) -> x509.SubjectAlternativeName:
+def _names(
+    dns_names: tuple[str, ...], ips: tuple[str, ...], uris: tuple[str, ...] = ()
+) -> x509.SubjectAlternativeName:
     general: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     general += [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
+    general += [x509.UniformResourceIdentifier(u) for u in uris]
     return x509.SubjectAlternativeName(general)
 
 
@@ -129,12 +132,18 @@ def _builder(subject: x509.Name, issuer_name: x509.Name, key: Any) -> x509.Certi
 
 
 def _server_extensions(
-    builder: x509.CertificateBuilder, dns_names: tuple[str, ...], ips: tuple[str, ...]
+    builder: x509.CertificateBuilder,
+    dns_names: tuple[str, ...],
+    ips: tuple[str, ...],
+    uris: tuple[str, ...] = (),
 ) -> x509.CertificateBuilder:
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH]
+    if uris:  # a workload identity (SPIFFE) serves and is a client, like Istio's
+        usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
     return (
         builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_names(dns_names, ips), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(_names(dns_names, ips, uris), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     )
 
 
@@ -171,11 +180,17 @@ class CertificateAuthority:
         path.write_bytes(self.cert_pem)
         return path
 
-    def issue(self, *dns_names: str, ips: tuple[str, ...] = ("127.0.0.1",)) -> Certificate:
-        """A server certificate for `dns_names` (and `ips`) signed by this CA."""
+    def issue(
+        self, *dns_names: str, ips: tuple[str, ...] = ("127.0.0.1",), uris: tuple[str, ...] = ()
+    ) -> Certificate:
+        """A server certificate for `dns_names` (and `ips`) signed by this CA.
+
+        With `uris` (e.g. a SPIFFE id) it is a workload certificate, for client use too.
+        """
         key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])])
-        cert = _server_extensions(_builder(subject, self.name, key), dns_names, ips).sign(
+        common_name = dns_names[0] if dns_names else uris[0].rsplit("/", 1)[-1]
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        cert = _server_extensions(_builder(subject, self.name, key), dns_names, ips, uris).sign(
             self._key, hashes.SHA256()
         )
         return Certificate(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))

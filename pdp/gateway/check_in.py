@@ -98,6 +98,7 @@ def to_context(check: Any, config: GatewayConfig, draft: SignInDraft) -> Transla
         headers.get("x-forwarded-for"),
         config.network,
         external_address=headers.single(EXTERNAL_ADDRESS),
+        principal=attrs.source.principal,
     )
     extensions = attrs.context_extensions
     app = config.application
@@ -129,11 +130,15 @@ def client_ip(
     *,
     peer_listed: bool = True,
     external_address: str | None = None,
+    principal: str = "",
 ) -> cv.Address:
     """The client's address, from the peer and the proxies' headers as `cfg` trusts them.
 
-    - No `trusted_hops`, or a peer outside `trusted_proxies`: the peer itself (a client
-      that bypassed the proxies is judged by its own address, whatever it claims).
+    - No `trusted_hops`, or a peer that is not a trusted proxy: the peer itself (a client
+      that bypassed the proxies is judged by its own address, whatever it claims). With
+      `trusted_proxies` or `trusted_proxy_principals` set, a trusted proxy is a peer in one
+      of those ranges or with one of those mTLS identities (`principal`, the peer
+      certificate's URI SAN as Envoy reports it); with neither set, every peer is.
     - Else x-forwarded-for: the entry the gateway appended for the peer is dropped when
       `gateway_appends_xff` (whatever it holds: Envoy appends its host's address, not the
       peer's, when the peer is 127.0.0.1 or ::1), and the client is the entry `trusted_hops`
@@ -147,7 +152,7 @@ def client_ip(
       differently, and the request is refused rather than decided for either address.
     """
     hops = cfg.trusted_hops
-    if not hops or (cfg.trusted_proxies and not within(peer, cfg.trusted_proxies)):
+    if not hops or not _trusted_proxy(peer, principal, cfg):
         return peer
     entries = [e.strip() for e in forwarded_for.split(",")] if forwarded_for else []
     if peer_listed and cfg.gateway_appends_xff:
@@ -171,6 +176,15 @@ def client_ip(
                 "xff_num_trusted_hops and pdp's trusted_hops disagree",
             )
     return address
+
+
+def _trusted_proxy(peer: cv.Address, principal: str, cfg: NetworkConfig) -> bool:
+    """Whether the peer is a proxy whose forwarded headers count."""
+    if not cfg.trusted_proxies and not cfg.trusted_proxy_principals:
+        return True
+    return within(peer, cfg.trusted_proxies) or (
+        bool(principal) and principal in cfg.trusted_proxy_principals
+    )
 
 
 def application_id(extensions: Mapping[str, str], host: str, cfg: ApplicationConfig) -> str:

@@ -62,6 +62,9 @@ class NetworkConfig:
 
     trusted_hops: int = 0  # proxies in front of Envoy whose x-forwarded-for entries count
     trusted_proxies: tuple[Network, ...] = ()  # when set, XFF counts only from these peers
+    # ...or from peers with one of these mTLS identities (Envoy's source.principal, e.g.
+    # Istio's ingress gateway: spiffe://cluster.local/ns/istio-system/sa/...).
+    trusted_proxy_principals: tuple[str, ...] = ()
     # Whether the gateway calling pdp appends its own entry to XFF (Envoy: use_remote_address
     # true, as at an edge Envoy or Istio's ingress gateway; false for sidecars). Required
     # with trusted_hops: guessing it wrong takes a proxy's address for the client's.
@@ -246,6 +249,7 @@ def _network(r: Reader) -> NetworkConfig:
     cfg = NetworkConfig(
         trusted_hops=hops,
         trusted_proxies=r.networks("trusted_proxies"),
+        trusted_proxy_principals=r.texts("trusted_proxy_principals", ()),
         gateway_appends_xff=bool(appends),
         compliant_network=r.source("compliant_network"),
         country=r.source("country"),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import ssl
 import subprocess
 import threading
 import time
@@ -213,9 +214,9 @@ class EnvoyProcess:
             time.sleep(0.05)
         raise AssertionError(f"envoy not ready in {timeout}s: {self.stderr()}")
 
-    def stderr(self) -> str:
-        """What Envoy logged (warnings and errors)."""
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+    def stderr(self, tail: int = 3000) -> str:
+        """The end of what Envoy logged (warnings and errors)."""
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")[-tail:]
 
     def stat(self, name: str) -> int:
         """The value of the counter or gauge `name` (0 when Envoy has none by that name)."""
@@ -324,10 +325,18 @@ def send(  # noqa: PLR0917 - the parts of one request
     headers: Mapping[str, str] | None = None,
     source: str = LB,
     method: str = "GET",
+    tls: ssl.SSLContext | None = None,
 ) -> Response:
-    """One HTTP/1.1 request to 127.0.0.1:`port`, sent from the local address `source`."""
-    connection = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=10, source_address=(source, 0)
+    """One HTTP/1.1 request to 127.0.0.1:`port`, sent from the local address `source`.
+
+    With `tls`, over TLS with that context (its client certificate, its trusted CA).
+    """
+    connection = (
+        http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+        if tls is None
+        else http.client.HTTPSConnection(
+            "127.0.0.1", port, timeout=10, source_address=(source, 0), context=tls
+        )
     )
     try:
         connection.request(method, path, headers={"host": host, **(headers or {})})

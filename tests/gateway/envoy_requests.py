@@ -113,6 +113,7 @@ def envoy_check(
     peer: str = LB,
     path: str = "/notebooks/42",
     envoy_hops: int | None = 1,
+    principal: str = "",
 ) -> Any:
     """A CheckRequest shaped like Envoy's: pseudo-headers, XFF from the LB, jwt_authn metadata.
 
@@ -136,7 +137,10 @@ def envoy_check(
         **(headers or {}),
     }
     attributes: dict[str, Any] = {
-        "source": {"address": {"socketAddress": {"address": peer, "portValue": 51234}}},
+        "source": {
+            "address": {"socketAddress": {"address": peer, "portValue": 51234}},
+            "principal": principal,  # the peer certificate's URI SAN, under mTLS
+        },
         "destination": {"address": {"socketAddress": {"address": "10.0.1.7", "portValue": 8443}}},
         "request": {
             "time": "2026-11-21T09:00:00Z",

@@ -116,6 +116,38 @@ def test_envoy_external_address_from_an_untrusted_peer_is_ignored() -> None:
     assert translate(config, request).ip_address == HOME
 
 
+INGRESS = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+
+
+@pytest.mark.parametrize(
+    ("principal", "client"),
+    [
+        (INGRESS, HOME),  # the ingress gateway's identity: its XFF entry counts
+        ("spiffe://cluster.local/ns/tools/sa/debug", "10.8.0.3"),  # another workload
+        ("", "10.8.0.3"),  # no mTLS identity at all
+    ],
+)
+def test_a_sidecar_trusts_forwarded_headers_only_from_the_ingress_gateway_identity(
+    principal: str, client: str
+) -> None:
+    """trusted_proxy_principals: XFF counts only from peers with a listed mTLS identity."""
+    config = with_network(
+        GatewayConfig(),
+        trusted_hops=1,
+        gateway_appends_xff=False,
+        trusted_proxy_principals=[INGRESS],
+    )
+    request = envoy_check(
+        host=DEV_HOST,
+        client=HOME,
+        peer="10.8.0.3",
+        principal=principal,
+        claims=engineer_claims(),
+        envoy_hops=None,
+    )
+    assert translate(config, request).ip_address == client
+
+
 def test_trusted_hops_needs_to_know_whether_the_gateway_appends() -> None:
     """trusted_hops without gateway_appends_xff is a config error naming the setting."""
     with pytest.raises(GatewayConfigError, match=r"network\.gateway_appends_xff: required"):

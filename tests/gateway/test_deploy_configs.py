@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -149,3 +150,62 @@ def test_istio_envoy_filter_patch_is_a_valid_ext_authz() -> None:
 def test_shipped_gateway_configs_load(path: Path) -> None:
     """The example gateway configs are valid."""
     assert load_gateway_config(path).application.hosts
+
+
+def _kind(kind: str) -> list[dict[str, Any]]:
+    return [d for d in istio_documents() if d["kind"] == kind]
+
+
+def test_istio_provider_is_the_service_the_production_overlay_deploys() -> None:
+    """mesh-config's service is Service `pdp` in the production overlay's namespace."""
+    kubernetes = ROOT / "deploy" / "kubernetes"
+    service = yaml.safe_load((kubernetes / "base" / "service.yaml").read_text("utf-8"))
+    overlay = (kubernetes / "overlays" / "production" / "kustomization.yaml").read_text("utf-8")
+    namespace = yaml.safe_load(overlay)["namespace"]
+    [grpc] = [p for p in service["spec"]["ports"] if p["name"] == "grpc"]
+    [provider] = _kind("IstioOperator")[0]["spec"]["meshConfig"]["extensionProviders"]
+    target = provider["envoyExtAuthzGrpc"]
+    name = service["metadata"]["name"]
+    assert (target["service"], target["port"]) == (
+        f"{name}.{namespace}.svc.cluster.local",
+        grpc["port"],
+    )
+
+
+def test_istio_docs_name_the_label_pdps_network_policy_admits() -> None:
+    """Workload pods call pdp through their sidecar: the CUSTOM policy's file says which label."""
+    policy = (ROOT / "deploy" / "kubernetes" / "base" / "networkpolicy.yaml").read_text("utf-8")
+    [rule, _] = yaml.safe_load(policy)["spec"]["ingress"]
+    [(label, value)] = rule["from"][0]["podSelector"]["matchLabels"].items()
+    for name in ("authorization-policy.yaml", "mesh-config.yaml"):
+        assert f'{label}: "{value}"' in (ISTIO / name).read_text("utf-8"), name
+
+
+def test_istio_and_envoy_accept_the_same_token_issuers_and_audiences() -> None:
+    """RequestAuthentication's rules are the Envoy example's providers, version by version."""
+    filters = {f.name: f for f in connection_manager().http_filters}
+    jwt = config_pb2.JwtAuthentication()
+    assert filters["envoy.filters.http.jwt_authn"].typed_config.Unpack(jwt)
+    envoy = {
+        (p.issuer, p.remote_jwks.http_uri.uri, tuple(p.audiences)) for p in jwt.providers.values()
+    }
+    [authentication] = _kind("RequestAuthentication")
+    istio = {
+        (r["issuer"], r["jwksUri"], tuple(r["audiences"]))
+        for r in authentication["spec"]["jwtRules"]
+    }
+    assert istio == envoy
+
+
+def test_istio_sidecars_that_fetch_the_keys_verify_the_key_server() -> None:
+    """jwks-tls.yaml: SIMPLE TLS to the jwksUri host, CA bundle, SAN and SNI of that host."""
+    [authentication] = _kind("RequestAuthentication")
+    hosts = {urlsplit(r["jwksUri"]).hostname for r in authentication["spec"]["jwtRules"]}
+    [entry] = _kind("ServiceEntry")
+    [rule] = _kind("DestinationRule")
+    tls = rule["spec"]["trafficPolicy"]["tls"]
+    assert set(entry["spec"]["hosts"]) == hosts == {rule["spec"]["host"]}
+    assert tls["mode"] == "SIMPLE"
+    assert not tls.get("insecureSkipVerify", False)
+    assert tls["caCertificates"]
+    assert {tls["sni"], *tls["subjectAltNames"]} == hosts
