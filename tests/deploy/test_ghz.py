@@ -6,6 +6,7 @@ benchmarks/load.py sends the same requests, so this also pins the local load tes
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,12 +22,73 @@ from pdp.v1 import pdp_pb2 as pb
 
 ROOT = Path(__file__).resolve().parents[2]
 GHZ = ROOT / "deploy" / "ghz"
-# ghz's run configuration keys (its runner.Config JSON names) that this config may use.
-GHZ_KEYS = {
-    "name", "call", "host", "insecure", "data-file", "connections", "concurrency", "duration",
-    "timeout", "skip-first", "count-errors", "rps", "total", "cacert", "cert", "key", "cname",
-    "proto", "protoset", "import-paths", "metadata", "format", "output", "load-schedule",
-}  # fmt: skip
+# Every key ghz reads from a config file, with its type: the JSON tags of ghz's own config
+# struct, `Config` in runner/config.go of github.com/bojand/ghz (Apache-2.0), copied from
+# commit d6acd43d95c09d70fc6234a25b3adcfcf47a5314 (v0.121.0 + 5). ghz decodes the file with
+# configor, which ignores a key it does not know: a misspelt key (`skip-first` for
+# `skipFirst`) silently does nothing, so the test refuses it here.
+GHZ_CONFIG_KEYS = {
+    "proto": "str",
+    "protoset": "str",
+    "call": "str",
+    "cacert": "str",
+    "cert": "str",
+    "key": "str",
+    "count-errors": "bool",
+    "skipTLS": "bool",
+    "skipFirst": "uint",
+    "cname": "str",
+    "authority": "str",
+    "insecure": "bool",
+    "total": "uint",
+    "async": "bool",
+    "concurrency": "uint",
+    "concurrency-schedule": "str",
+    "concurrency-start": "uint",
+    "concurrency-end": "uint",
+    "concurrency-step": "int",
+    "concurrency-step-duration": "duration",
+    "concurrency-max-duration": "duration",
+    "connections": "uint",
+    "rps": "uint",
+    "duration": "duration",
+    "duration-stop": "str",
+    "max-duration": "duration",
+    "timeout": "duration",
+    "data": "any",
+    "data-file": "str",
+    "binary-file": "str",
+    "metadata": "map",
+    "metadata-file": "str",
+    "stream-interval": "duration",
+    "stream-call-duration": "duration",
+    "stream-call-count": "uint",
+    "stream-dynamic-messages": "bool",
+    "output": "str",
+    "format": "str",
+    "connect-timeout": "duration",
+    "keepalive": "duration",
+    "cpus": "uint",
+    "import-paths": "list",
+    "name": "str",
+    "tags": "map",
+    "reflect-metadata": "map",
+    "debug": "str",
+    "host": "str",
+    "enable-compression": "bool",
+    "load-schedule": "str",
+    "load-start": "uint",
+    "load-end": "uint",
+    "load-step": "int",
+    "load-step-duration": "duration",
+    "load-max-duration": "duration",
+    "lb-strategy": "str",
+    "max-recv-message-size": "str",
+    "max-send-message-size": "str",
+    "disable-template-functions": "bool",
+    "disable-template-data": "bool",
+}
+DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")  # Go's time.ParseDuration
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +98,31 @@ def config() -> dict[str, Any]:
     return loaded
 
 
+def test_every_key_is_one_ghz_reads_with_the_type_it_reads(config: dict[str, Any]) -> None:
+    """Each key is in ghz's config struct, and its value has the type ghz decodes."""
+    assert set(config) <= set(GHZ_CONFIG_KEYS), sorted(set(config) - set(GHZ_CONFIG_KEYS))
+    for key, value in config.items():
+        kind = GHZ_CONFIG_KEYS[key]
+        if kind == "bool":
+            assert isinstance(value, bool), key
+        elif kind in ("uint", "int"):
+            assert isinstance(value, int), key
+            assert not isinstance(value, bool), key
+            assert kind == "int" or value >= 0, key
+        elif kind == "duration":
+            assert isinstance(value, str), key
+            assert DURATION.fullmatch(value), key
+        elif kind == "str":
+            assert isinstance(value, str), key
+
+
+def test_config_skips_the_warm_up_calls(config: dict[str, Any]) -> None:
+    """The first calls (connection set-up, caches) are left out of the figures."""
+    assert config["skipFirst"] >= config["concurrency"]
+
+
 def test_config_calls_evaluate_through_reflection(config: dict[str, Any]) -> None:
     """The config calls pdp.v1.PolicyDecisionService.Evaluate, found by server reflection."""
-    assert set(config) <= GHZ_KEYS, sorted(set(config) - GHZ_KEYS)
     package_service, method = config["call"].rsplit(".", 1)
     service = pb.DESCRIPTOR.services_by_name[package_service.rsplit(".", 1)[1]]
     assert service.full_name == package_service
