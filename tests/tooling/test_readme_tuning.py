@@ -94,6 +94,6 @@ def test_benchmark_script_runs(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "| examples/ai-workspace | 11 |" in done.stdout
+    assert "| examples/ai-workspace | 12 |" in done.stdout
     assert "| full | 2,000 |" in done.stdout
     assert "goal: >= 200,000 records/s" in done.stdout
