@@ -276,11 +276,17 @@ def report(args: argparse.Namespace, results: dict[str, Figures]) -> None:
     print(f"Envoy CPU per request added by ext_authz: {envoy_extra:.0f} µs")
     total_with = authz.per_request_us(authz.envoy_cpu + authz.pdp_cpu)
     total_without = plain.per_request_us(plain.envoy_cpu + plain.pdp_cpu)
-    print(
-        f"Envoy + pdp CPU per request, with / without ext_authz: {total_with / total_without:.2f}"
-    )
-    print(f"req/s without / with ext_authz: {plain.rps / authz.rps:.2f}")
-    print(f"p99 with / without ext_authz: {authz.p(0.99) / plain.p(0.99):.2f}")
+    cpu = _ratio(total_with, total_without)
+    print(f"Envoy + pdp CPU per request, with / without ext_authz: {cpu}")
+    print(f"req/s without / with ext_authz: {_ratio(plain.rps, authz.rps)}")
+    print(f"p99 with / without ext_authz: {_ratio(authz.p(0.99), plain.p(0.99))}")
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    """The ratio to two places; a run too short for the CPU clock (10 ms ticks) says so."""
+    if not denominator:
+        return "n/a (too few CPU ticks: raise --requests)"
+    return f"{numerator / denominator:.2f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
