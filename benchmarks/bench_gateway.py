@@ -32,12 +32,13 @@ from google.protobuf import json_format
 
 from pdp.decide import Decider
 from pdp.gateway import check_in
-from pdp.gateway.check_in import request_id
-from pdp.gateway.check_out import to_check_response
+from pdp.gateway.check_out import CheckWriter
 from pdp.gateway.config import GatewayConfig, load_gateway_config
 from pdp.gateway.draft import SignInDraft
 from pdp.gateway.envoy import auth, auth_grpc
+from pdp.gateway.identity import read_token
 from pdp.gateway.service import add_ext_authz
+from pdp.gateway.token_memo import TokenMemo
 from pdp.observability.decisions import DecisionObserver
 from pdp.policy_store import PolicyStore
 from pdp.server.convert_in import to_context
@@ -241,12 +242,14 @@ async def in_process(
     async def decide_only(i: int) -> None:
         await decider.decide(contexts[i % len(contexts)])
 
+    tokens, writer = TokenMemo(read_token), CheckWriter(acr)  # as the servicer keeps them
+
     async def check_path(i: int) -> None:
         check = checks[i % len(checks)]
-        rid = request_id(check)
-        ctx, route_contexts = check_in.to_context(check, config, SignInDraft(rid, time.time()))
+        draft = SignInDraft("", time.time())
+        ctx, route_contexts = check_in.to_context(check, config, draft, tokens)
         decision = await decider.decide(ctx)
-        to_check_response(decision, rid, route_contexts, acr)
+        writer.write(decision, draft.request_id, route_contexts)
 
     out: dict[str, list[int]] = {"decide": [], "translate+decide+respond": []}
     for fn in (decide_only, check_path):  # warm-up

@@ -31,6 +31,7 @@ from pdp.gateway.config_reader import within
 from pdp.gateway.draft import SignInDraft
 from pdp.gateway.identity import read_identity
 from pdp.gateway.signals import Headers, boolean, choice, number, read
+from pdp.gateway.token_memo import TokenMemo
 
 _SOURCE: Final = "attributes.source.address.socket_address.address"
 _XFF: Final = "header x-forwarded-for"
@@ -82,15 +83,19 @@ def usable_request_id(value: str) -> str:
     return uuid.uuid4().hex
 
 
-def to_context(check: Any, config: GatewayConfig, draft: SignInDraft) -> Translation:
+def to_context(
+    check: Any, config: GatewayConfig, draft: SignInDraft, tokens: TokenMemo | None = None
+) -> Translation:
     """Fill `draft` from `check` and build its SignInContext; raises InvalidRequest.
 
-    The draft holds the call's request id and time; what was read before a failure stays
-    in it, for the audit record of the refusal.
+    The draft holds the call's time; its request id is set first (Envoy's x-request-id when
+    usable), and what was read before a failure stays in it, for the audit record of the
+    refusal. With `tokens`, token payloads read before are applied from memory.
     """
     attrs = check.attributes
     http = attrs.request.http
     headers = Headers(http)
+    draft.request_id = usable_request_id(headers.get("x-request-id") or "")
     metadata = attrs.metadata_context.filter_metadata
     peer = _peer(attrs.source)
     draft.ip = client_ip(
@@ -108,7 +113,8 @@ def to_context(check: Any, config: GatewayConfig, draft: SignInDraft) -> Transla
     required = extensions.get(app.authentication_contexts_extension, "")
     route_contexts = tuple(required.replace(",", " ").split()) if required else ()
     draft.authentication_contexts.extend(route_contexts)
-    read_identity(draft, metadata, headers, peer, config.identity, config.step_up.acr_values)
+    identity, acr_values = config.identity, config.step_up.acr_values
+    read_identity(draft, metadata, headers, peer, identity, acr_values, tokens)
     read_signals(draft, headers, metadata, config)
     draft.client_app_type = client_app_type(http.path, headers, config.client_app)
     return Translation(draft.context(), route_contexts)

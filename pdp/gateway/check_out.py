@@ -21,6 +21,7 @@ Every answer carries the decision in `dynamic_metadata` (namespace
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -45,6 +46,76 @@ _REJECTED: Final[Mapping[ErrorCode, tuple[int, str]]] = {
     ErrorCode.RESOURCE_EXHAUSTED: (503, "Access cannot be evaluated right now. Try again shortly."),
     ErrorCode.DEADLINE_EXCEEDED: (503, "Access cannot be evaluated right now. Try again shortly."),
 }
+
+
+class CheckWriter:
+    """Decision -> serialized CheckResponse, from a template per outcome and id length.
+
+    Outcomes repeat (the engine hands out the same requirement, message and session objects
+    for the same outcome) and only the request id differs between their answers. So the
+    answer is serialized once with a placeholder id of the same length, and each call
+    replaces the placeholder with its id. A template is kept only when a second placeholder
+    put in its place gives exactly the answer serialized with that placeholder as the id (so
+    every place it replaces is an id's place); an id that JSON or a header would write
+    otherwise takes the plain path. The result is exactly `to_check_response`'s answer.
+    """
+
+    LIMIT: Final = 4096
+
+    def __init__(self, acr_values: Mapping[str, str]) -> None:
+        self._acr_values = acr_values
+        self._templates: dict[tuple[object, ...], tuple[Decision, bytes] | None] = {}
+
+    def write(self, decision: Decision, request_id: str, route_contexts: tuple[str, ...]) -> bytes:
+        """The serialized CheckResponse for `decision` on the request `request_id`."""
+        key = (
+            id(decision.requirements),
+            id(decision.messages),
+            id(decision.session),
+            decision.verdict,
+            decision.policy_version,
+            route_contexts,
+            len(request_id),
+        )
+        found = self._templates.get(key)
+        if found is not None:
+            kept, template = found
+            if (
+                kept.requirements is decision.requirements
+                and kept.messages is decision.messages
+                and kept.session is decision.session
+                and _PLAIN_ID.fullmatch(request_id)
+            ):
+                return template.replace(_placeholder(len(request_id)), request_id.encode())
+        elif key not in self._templates and _PLAIN_ID.fullmatch(request_id):
+            self._remember(key, decision, len(request_id), route_contexts)
+            return self.write(decision, request_id, route_contexts)
+        answer = to_check_response(decision, request_id, route_contexts, self._acr_values)
+        data: bytes = answer.SerializeToString()
+        return data
+
+    def _remember(
+        self, key: tuple[object, ...], decision: Decision, size: int, route: tuple[str, ...]
+    ) -> None:
+        def serialized(request_id: str) -> bytes:
+            answer = to_check_response(decision, request_id, route, self._acr_values)
+            data: bytes = answer.SerializeToString()
+            return data
+
+        placeholder, probe = _placeholder(size), b"-" * size
+        template = serialized(placeholder.decode())
+        if len(self._templates) >= self.LIMIT:
+            self._templates.clear()
+        exact = template.replace(placeholder, probe) == serialized(probe.decode())
+        self._templates[key] = (decision, template) if exact else None
+
+
+_PLAIN_ID: Final = re.compile(r"[A-Za-z0-9._~:/+=-]+")  # written as is in JSON and headers
+
+
+def _placeholder(size: int) -> bytes:
+    """The placeholder id of `size` characters."""
+    return b"~" * size
 
 
 def to_check_response(

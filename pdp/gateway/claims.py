@@ -27,6 +27,14 @@ class StructClaims(Mapping[str, object]):
             raise KeyError(name)
         return json_value(self._fields[name])
 
+    def get(self, name: str, default: object = None) -> object:
+        """The claim `name` as a JSON value, or `default` when the token has none."""
+        value = self._fields.get(name)
+        return default if value is None else json_value(value)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._fields
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._fields)
 

@@ -6,7 +6,6 @@ keys no setting read, so a misspelt setting is an error rather than a silent def
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -20,14 +19,19 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 def within(address: tuple[str, int | None, int], networks: tuple[Network, ...]) -> bool:
     """Whether a parsed address (text, value, version) lies in one of `networks`."""
     _, value, version = address
-    return value is not None and any(
-        v == version and low <= value <= high for v, low, high in _ranges(networks)
-    )
+    if value is None or not networks:
+        return False
+    found = _ranges.get(id(networks))
+    if found is None or found[0] is not networks:  # a config's tuples live as long as it
+        found = _ranges[id(networks)] = (
+            networks,
+            tuple((n.version, int(n.network_address), int(n.broadcast_address)) for n in networks),
+        )
+    return any(v == version and low <= value <= high for v, low, high in found[1])
 
 
-@functools.cache
-def _ranges(networks: tuple[Network, ...]) -> tuple[tuple[int, int, int], ...]:
-    return tuple((n.version, int(n.network_address), int(n.broadcast_address)) for n in networks)
+# id(networks) -> (networks, their (version, first, last) ranges); held, so ids stay theirs.
+_ranges: dict[int, tuple[tuple[Network, ...], tuple[tuple[int, int, int], ...]]] = {}
 
 
 class GatewayConfigError(StartupError):

@@ -40,6 +40,7 @@ from pdp.gateway.config import MFA_CONTROL, HeaderIdentityConfig, IdentityConfig
 from pdp.gateway.config_reader import within
 from pdp.gateway.draft import SignInDraft
 from pdp.gateway.signals import Headers, boolean, number
+from pdp.gateway.token_memo import TokenMemo
 
 _STS_ISSUER: Final = re.compile(r"https://sts\.windows\.net/([0-9a-fA-F-]{36})/?")
 # authenticated_at of a user token without auth_time: the epoch, so that every sign-in
@@ -61,8 +62,12 @@ def read_identity(  # noqa: PLR0917 - one call site, every input is a different 
     peer: cv.Address,
     config: IdentityConfig,
     acr_values: Mapping[str, str],
+    tokens: TokenMemo | None = None,
 ) -> None:
-    """Set the draft's subject and authentication (and token contexts) from the request."""
+    """Set the draft's subject and authentication (and token contexts) from the request.
+
+    With `tokens`, a token payload read before is applied from memory.
+    """
     jwt = config.jwt
     namespace = metadata.get(jwt.metadata_namespace)
     payload = None if namespace is None else namespace.fields.get(jwt.payload_in_metadata)
@@ -70,7 +75,10 @@ def read_identity(  # noqa: PLR0917 - one call site, every input is a different 
         where = _metadata_path(jwt)
         if payload.WhichOneof("kind") != "struct_value":
             raise InvalidRequest(where, "the JWT payload is not a struct")
-        read_token(draft, StructClaims(payload.struct_value.fields), jwt, acr_values, where)
+        if tokens is not None:
+            tokens.read(draft, payload.struct_value, jwt, acr_values, where)
+        else:
+            read_token(draft, StructClaims(payload.struct_value.fields), jwt, acr_values, where)
         return
     trusted = config.headers
     found = trusted.enabled and (

@@ -26,11 +26,13 @@ from google.protobuf.message import DecodeError
 from pdp.decide import Decider
 from pdp.engine.decision import Decision
 from pdp.errors import ErrorCode, InvalidRequest, Overloaded, error_code
-from pdp.gateway.check_in import request_id, to_context
-from pdp.gateway.check_out import rejected, to_check_response
+from pdp.gateway.check_in import to_context
+from pdp.gateway.check_out import CheckWriter, rejected
 from pdp.gateway.config import GatewayConfig
 from pdp.gateway.draft import SignInDraft
 from pdp.gateway.envoy import auth
+from pdp.gateway.identity import read_token
+from pdp.gateway.token_memo import TokenMemo
 from pdp.limits import Limits
 from pdp.observability.decisions import DecisionObserver
 from pdp.observability.rpc_metrics import RpcSeries
@@ -54,6 +56,8 @@ class AuthorizationService:
         self._observer = observer
         self._limits = Limits() if limits is None else limits
         self._series = RpcSeries("unary", EXT_AUTHZ_SERVICE, "Check")
+        self._tokens = TokenMemo(read_token)
+        self._writer = CheckWriter(config.step_up.acr_values)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         """Register the service on `server`, with bytes in and out of the handler."""
@@ -82,11 +86,10 @@ class AuthorizationService:
             if len(body) > limits.max_message_bytes:
                 raise Overloaded(f"request larger than {limits.max_message_bytes} bytes")
             request = _parse(body)
-            rid = draft.request_id = request_id(request)
-            ctx, route_contexts = to_context(request, self._config, draft)
+            ctx, route_contexts = to_context(request, self._config, draft, self._tokens)
+            rid = draft.request_id
             decision = await self._decider.decide(ctx)
-            acr_values = self._config.step_up.acr_values
-            answer = to_check_response(decision, rid, route_contexts, acr_values)
+            return self._writer.write(decision, rid, route_contexts)
         except asyncio.CancelledError:
             code = ErrorCode.CANCELLED
             raise
@@ -100,7 +103,8 @@ class AuthorizationService:
                 _log.exception("check_failed", error_code=code, request_id=rid)
             elif code is not ErrorCode.RESOURCE_EXHAUSTED:  # counted; no log line per refusal
                 _log.warning("check_rejected", error_code=code, request_id=rid, error=str(exc))
-            answer = rejected(code, exc, rid)
+            refusal: bytes = rejected(code, exc, rid).SerializeToString()
+            return refusal
         finally:
             in_flight.count -= 1
             self._observer.observe(
@@ -114,8 +118,6 @@ class AuthorizationService:
                 grpc.StatusCode.CANCELLED if code is ErrorCode.CANCELLED else grpc.StatusCode.OK,
                 started,
             )
-        data: bytes = answer.SerializeToString()
-        return data
 
 
 def _parse(body: bytes) -> Any:

@@ -23,6 +23,8 @@ from pdp.errors import InvalidRequest
 from pdp.gateway.check_in import request_id, to_context
 from pdp.gateway.config import GatewayConfig, GatewayConfigError, parse_gateway_config
 from pdp.gateway.draft import SignInDraft
+from pdp.gateway.identity import read_token
+from pdp.gateway.token_memo import TokenMemo
 
 
 def translate(config: GatewayConfig, request: Any) -> SignInContext:
@@ -314,3 +316,34 @@ def test_tenant_check_and_workload_fields() -> None:
     claims = {"tid": TENANT, "idtyp": "app", "appid": "app-1", "oid": "sp-object"}
     ctx = translate(config, envoy_check(host=DEV_HOST, client=HOME, claims=claims))
     assert (ctx.service_principal_id, ctx.user_id, ctx.group_ids) == ("app-1", "", frozenset())
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        engineer_claims(),
+        engineer_claims(amr=("pwd", "mfa"), acrs=["c1"], wids=["role-1"]),
+        engineer_claims(
+            acct=1, idp="https://sts.windows.net/11111111-2222-3333-4444-555555555555/"
+        ),
+        {"tid": TENANT, "idtyp": "app", "appid": "app-1", "oid": "sp-object"},
+        {**engineer_claims(), "tid": "another-tenant"},  # refused
+        {**engineer_claims(), "groups": "not-a-list"},  # refused
+    ],
+)
+def test_the_token_memo_maps_as_reading_the_token_does(
+    config: GatewayConfig, claims: dict[str, Any]
+) -> None:
+    """A token read from memory sets the same sign-in (or the same refusal) as read afresh."""
+    memo = TokenMemo(read_token)
+    request = envoy_check(host=DEV_HOST, client=HOME, claims=claims)
+
+    def mapped(tokens: TokenMemo | None) -> SignInContext | str:
+        try:
+            return to_context(request, config, SignInDraft("rid-1", 0.0), tokens).context
+        except InvalidRequest as exc:
+            return str(exc)
+
+    fresh = mapped(None)
+    assert mapped(memo) == fresh  # the first read, remembered
+    assert mapped(memo) == fresh  # from memory
