@@ -1,222 +1,99 @@
-"""The Redis `RiskStore`: every replica shares one history, one round trip per evaluation.
+"""The Redis `RiskStore`: every replica shares one history, ONE command per evaluation.
 
-Each user's history is one sorted set, `pdp:{<user>}:signins` (the hash tag keeps a user's
-keys in one Cluster slot), scored by sign-in time, so out-of-order sign-ins land in place.
-Members are compact text, `time|lat|lon|acc|cc|ip` (time to the millisecond, degrees to 4
-decimals, about 11 m), at most 64 bytes for every IPv4 sign-in and most IPv6 ones, so
-Redis keeps a 20-entry history in its listpack encoding (about 1.3 KB). The time in the
-member makes two sign-ins with the same data at different times two entries.
+Each user's history is one sorted set, `pdp:{<user>}:signins:v2` (the hash tag keeps a
+user's keys in one Cluster slot), whose members are the 50-byte records of
+`pdp.risk.record` scored by their time: out-of-order sign-ins land in place, a 20-entry
+history stays in Redis's compact listpack encoding (about 1.2 KB), and the order is the
+in-process store's. Keys of the first format (`pdp:{<user>}:signins`, text members) are
+not read: they expire by their own TTL within 30 days (README, "State in Redis").
 
-One call is ONE command: `_SCRIPT`, registered once and run with EVALSHA (redis-py's
-AsyncScript loads it again after a NOSCRIPT, e.g. once after a restart), reads the history,
-appends the sign-in, trims to the newest N, restarts the TTL and returns what it read.
+One call is one EVALSHA of `SCRIPT`, whose SHA1 is computed here; every new connection
+loads the script in its handshake (`SCRIPT LOAD`, written before any call), and a NOSCRIPT
+(the script cache flushed, a failover to a node that never saw it) is answered by running
+that call once with EVAL, which caches it again. The script measures the windows in
+sign-in time (see `pdp.risk.store`) and returns only what the judgement needs: the records
+within the travel window as ONE string, and the country summary of the history window.
+The TTL only bounds memory.
 
-Latency is bounded: the whole call (waiting for a connection included) runs under
-`asyncio.timeout(budget)`, sockets time out at the budget too, and redis-py retries nothing.
-A `CircuitBreaker` stops calling Redis after repeated failures and lets one probe through
-later, so an outage costs no latency per call and the store recovers by itself. Failures
-come out as `RiskStoreUnavailable`, whose text names the store by its redacted URL.
-
-URLs: `redis[s]://[user:password@]host[:port][/db]`; in sentinel and cluster modes the host
-part may list several `host:port`, comma-separated (the sentinels, or cluster seed nodes).
-The credentials are the data nodes' (sentinels are asked without them).
+Latency is bounded by the deadline of `pdp.risk.redis_wire` (the budget, never blamed on a
+late event loop), and failures are counted by a `CircuitBreaker`. Every outcome is
+reported to `StoreEvents` (metrics): a round trip with its time, a failure with its
+reason, or a refusal by the open breaker, which is not a round trip. Failures come out as
+`RiskStoreUnavailable`, whose text names the store by its redacted URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import ssl
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
-from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import BlockingConnectionPool, Connection, SSLConnection
-from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
-from pdp.risk.assessment import Place
+from pdp.risk import record as rec
+from pdp.risk.breaker import CircuitBreaker
+from pdp.risk.redis_nodes import ClusterNodes, Nodes, SentinelNodes, Unreachable
+from pdp.risk.redis_url import FLAG, RedisAddress, parse_redis_url
+from pdp.risk.redis_wire import Connection, LinkError, ReplyError, encode
 from pdp.risk.settings import RiskSettings
-from pdp.risk.store import RiskStoreUnavailable
+from pdp.risk.store import History, RiskStoreUnavailable, check_windows
 
 log = structlog.get_logger(__name__)
 
 MODES = ("standalone", "sentinel", "cluster")
-PING_TIMEOUT_S = 1.0  # health checks are off the decision path and may warm connections
-# TLS options a rediss:// URL may carry as query parameters (passed to redis-py as they are).
-_TLS_OPTIONS = frozenset({"ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"})
-_FAILURES = (RedisError, OSError, TimeoutError)  # what counts against the breaker
+PING_TIMEOUT_S = 1.0  # health checks and warm-up are off the decision path
+KEY_PREFIX = b"pdp:{"
+KEY_SUFFIX = b"}:signins:v2"
 
-# KEYS[1] the user's key; ARGV: record ("1"/"0"), score, member, history size, TTL in ms.
-_SCRIPT = """
-local history = redis.call('ZRANGE', KEYS[1], 0, -1)
-if ARGV[1] == '1' then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[4]))
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+# KEYS[1]: a user's sign-ins. ARGV: [1] the sign-in's time, [2] the travel window (s),
+# [3] the history window (s), [4] its country ('' = no summary), [5] its record ('' = read
+# only), [6] the history size, [7] the TTL (ms). Bytes 33-34 of a record are its country.
+SCRIPT = b"""
+local t = tonumber(ARGV[1])
+local recent = tonumber(ARGV[2])
+local found = redis.call('ZRANGE', KEYS[1], t - recent, t + recent, 'BYSCORE')
+local known, seen = 0, 0
+if ARGV[4] ~= '' then
+  local window = tonumber(ARGV[3])
+  local all = redis.call('ZRANGE', KEYS[1], t - window, t + window, 'BYSCORE')
+  for i = 1, #all do
+    local country = string.sub(all[i], 33, 34)
+    if country ~= '\\0\\0' then
+      known = known + 1
+      if country == ARGV[4] then seen = 1 end
+    end
+  end
 end
-return history
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[6]))
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+end
+return {known, seen, table.concat(found)}
 """
+SHA = hashlib.sha1(SCRIPT, usedforsecurity=False).hexdigest().encode()
 
 
-def key_of(user: str) -> str:
+def key_of(user: str) -> bytes:
     """The Redis key of a user's history."""
-    return f"pdp:{{{user}}}:signins"
+    return KEY_PREFIX + user.encode() + KEY_SUFFIX
 
 
-def _number(value: float, places: int) -> str:
-    """`value` to `places` decimals without trailing zeros ("48.8566", "1000", "0")."""
-    text = f"{value:.{places}f}".rstrip("0").rstrip(".")
-    return "0" if text in {"-0", ""} else text
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
-def encode(place: Place) -> tuple[str, str]:
-    """The (score, member) of a sign-in."""
-    score = _number(place.time, 3)
-    lat, lon = _number(place.latitude, 4), _number(place.longitude, 4)
-    acc = _number(place.accuracy_radius_km, 1)
-    return score, f"{score}|{lat}|{lon}|{acc}|{place.country}|{place.ip_address}"
+@dataclass(slots=True)
+class StoreEvents:
+    """What the store reports, for metrics: set the callbacks you need (defaults do nothing)."""
 
-
-def decode(member: bytes | str) -> Place | None:
-    """The sign-in a member holds; None for one this version cannot read."""
-    try:
-        text = member.decode() if isinstance(member, bytes) else member
-        when, lat, lon, acc, country, ip = text.split("|", 5)
-        return Place(float(when), float(lat), float(lon), float(acc), country, ip)
-    except ValueError:  # also UnicodeDecodeError and a wrong number of fields
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class RedisAddress:
-    """A parsed redis:// or rediss:// URL; several comma-separated hosts for sentinel/cluster."""
-
-    tls: bool
-    nodes: tuple[tuple[str, int], ...]
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    db: int = 0
-    tls_options: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def redacted(self) -> str:
-        """The URL with its password replaced by `***`, for logs and messages."""
-        user = quote(self.username or "", safe="")
-        auth = f"{user}:***@" if self.password else (f"{user}@" if user else "")
-        hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.nodes)
-        return f"{'rediss' if self.tls else 'redis'}://{auth}{hosts}/{self.db}"
-
-
-def parse_redis_url(url: str) -> RedisAddress:
-    """Parse `redis://[user[:password]@]host[:port][,host[:port]...][/db][?tls options]`.
-
-    Raises ValueError with a message that shows the URL with its password redacted.
-    """
-    parts = urlsplit(url)
-    auth, _, hosts = parts.netloc.rpartition("@")
-    username, has_password, password = auth.partition(":")
-    shown = f"{parts.scheme}://{'***@' if auth else ''}{hosts}{parts.path}"
-    if parts.scheme not in {"redis", "rediss"}:
-        raise ValueError(f"redis URL {shown!r}: the scheme must be redis:// or rediss://")
-    nodes: list[tuple[str, int]] = []
-    for host in hosts.split(","):
-        name, port = host, "6379"
-        if host.startswith("["):  # [ipv6]:port
-            name, _, rest = host[1:].partition("]")
-            port = rest.removeprefix(":") or port
-        elif host.count(":") == 1:
-            name, port = host.split(":")
-        if not name or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"redis URL {shown!r}: bad host {host!r}")
-        nodes.append((name, int(port)))
-    db = parts.path.strip("/") or "0"
-    if not db.isdigit():
-        raise ValueError(f"redis URL {shown!r}: the path must be a database number")
-    options = dict(parse_qsl(parts.query))
-    unknown = sorted(set(options) - _TLS_OPTIONS)
-    if unknown or (options and parts.scheme != "rediss"):
-        raise ValueError(
-            f"redis URL {shown!r}: unsupported query options {unknown or sorted(options)}"
-            f" (rediss:// URLs take {sorted(_TLS_OPTIONS)})"
-        )
-    return RedisAddress(
-        tls=parts.scheme == "rediss",
-        nodes=tuple(nodes),
-        username=unquote(username) or None,
-        password=unquote(password) if has_password else None,
-        db=int(db),
-        tls_options=options,
-    )
-
-
-class CircuitBreaker:
-    """Closed, then open after `failures` consecutive failures; after `reset_s`, one probe.
-
-    While open, `allow` is False without touching Redis. Once `reset_s` has passed, exactly
-    one call is let through (half-open): its success closes the breaker, its failure opens
-    it for another `reset_s`. `clock` is monotonic seconds (injectable for tests).
-    """
-
-    def __init__(
-        self, failures: int, reset_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._threshold = max(1, failures)
-        self._reset_s = reset_s
-        self._clock = clock
-        self._consecutive = 0
-        self._opened_at: float | None = None
-        self._probing = False
-        self.opened = 0  # how many times the breaker opened (for metrics)
-
-    @property
-    def state(self) -> str:
-        """The state: closed, open, or half-open (a probe is in flight)."""
-        if self._opened_at is None:
-            return "closed"
-        return "half-open" if self._probing else "open"
-
-    def allow(self) -> bool:
-        """Whether a call may go to Redis now."""
-        if self._opened_at is None:
-            return True
-        if self._probing or self._clock() - self._opened_at < self._reset_s:
-            return False
-        self._probing = True
-        return True
-
-    def succeeded(self) -> bool:
-        """Record a success; True when it closed an open breaker."""
-        self._consecutive = 0
-        was_open = self._opened_at is not None
-        self._opened_at = None
-        self._probing = False
-        return was_open
-
-    def failed(self) -> bool:
-        """Record a failure; True when it opened the breaker."""
-        self._consecutive += 1
-        if self._probing:  # the probe failed: stay open for another period
-            self._probing = False
-            self._opened_at = self._clock()
-            return False
-        if self._opened_at is None and self._consecutive >= self._threshold:
-            self._opened_at = self._clock()
-            self.opened += 1
-            return True
-        return False
-
-    def abandoned(self) -> None:
-        """A call ended without an answer either way (cancelled): free the probe slot."""
-        self._probing = False
-
-
-Client = Redis | RedisCluster
+    round_trip: Callable[[float], None] = lambda seconds: None  # a reply came (even an error)
+    failed: Callable[[str], None] = lambda reason: None  # timeout, connection or reply
+    refused: Callable[[], None] = lambda: None  # the breaker was open: no round trip
+    late_read: Callable[[], None] = lambda: None  # a reply read after its budget (a success)
 
 
 class RedisStore:
@@ -224,169 +101,249 @@ class RedisStore:
 
     def __init__(
         self,
-        client: Client,
+        nodes: Nodes,
         *,
         history_size: int,
-        ttl_s: float,
+        recent_s: float,
+        window_s: float,
         timeout_s: float,
-        pool_size: int,
         breaker: CircuitBreaker,
         name: str,
         secrets: tuple[str, ...] = (),
-        closers: tuple[Redis, ...] = (),
+        events: StoreEvents | None = None,
     ) -> None:
-        if history_size < 1 or ttl_s <= 0 or timeout_s <= 0 or pool_size < 1:
-            raise ValueError("history_size, ttl_s, timeout_s and pool_size must be positive")
-        self.client = client
+        check_windows(history_size, recent_s, window_s)
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s ({timeout_s}) must be positive")
+        self.nodes = nodes
         self.breaker = breaker
         self.name = name  # the redacted URL
-        self._script = client.register_script(_SCRIPT)
-        self._size = history_size
-        self._ttl_ms = max(1, round(ttl_s * 1000))
+        self.events = events if events is not None else StoreEvents()
+        self.refusals = 0
+        self.failures = 0
         self._timeout_s = timeout_s
-        self._slots = asyncio.Semaphore(pool_size)  # in-flight calls never exceed the pool
         self._secrets = tuple(s for s in secrets if s)
-        self._closers = closers
+        ttl_ms = str(max(1, round(window_s * 1000))).encode()
+        # EVALSHA sha 1 key time recent window country record size ttl: 11 parts.
+        self._head = b"*11\r\n$7\r\nEVALSHA\r\n" + _bulk(SHA) + b"$1\r\n1\r\n"
+        self._eval_head = b"*11\r\n$4\r\nEVAL\r\n" + _bulk(SCRIPT) + b"$1\r\n1\r\n"
+        self._windows = _bulk(repr(recent_s).encode()) + _bulk(repr(window_s).encode())
+        self._tail = _bulk(str(history_size).encode()) + _bulk(ttl_ms)
+        self._refused = f"risk store {name}: circuit breaker open"
 
     @classmethod
-    def from_settings(
-        cls, settings: RiskSettings, *, clock: Callable[[], float] = time.monotonic
-    ) -> RedisStore:
-        """Connect (lazily) as `settings` say; raises ValueError for a bad URL or mode."""
+    def from_settings(cls, settings: RiskSettings, *, recent_s: float) -> RedisStore:
+        """The store `settings` describe (connecting lazily: see `warm_up`).
+
+        Raises ValueError with one line naming the option for a bad URL, mode or TLS file.
+        """
         address = parse_redis_url(settings.redis_url)
         timeout_s = settings.redis_timeout_ms / 1000
-        client, closers = _client(settings, address, timeout_s)
+        breaker = CircuitBreaker(
+            failure_rate=settings.breaker_failure_rate,
+            min_calls=settings.breaker_min_calls,
+            window_s=settings.breaker_window_s,
+            reset_s=settings.breaker_reset_s,
+        )
+        events = StoreEvents()
         return cls(
-            client,
+            _nodes(settings, address, timeout_s, events),
             history_size=settings.travel.history_size,
-            ttl_s=settings.travel.history_ttl_s,
+            recent_s=recent_s,
+            window_s=float(settings.travel.history_window_s),
             timeout_s=timeout_s,
-            pool_size=settings.redis_pool_size,
-            breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s, clock),
+            breaker=breaker,
             name=address.redacted,
-            secrets=(address.password or "",),
-            closers=closers,
+            secrets=address.secrets,
+            events=events,
         )
 
-    async def record_and_fetch(
-        self, user: str, place: Place | None, *, record: bool, now: float
-    ) -> list[Place]:
-        """The user's history before this sign-in; records `place` when asked (see RiskStore).
+    def command(self, key: bytes, sign_in: bytes, *, record: bool) -> bytes:
+        """The EVALSHA for one call (see SCRIPT for its arguments)."""
+        country = rec.country_of(sign_in)
+        return b"".join((
+            self._head,
+            _bulk(key),
+            _bulk(repr(rec.time_of(sign_in)).encode()),
+            self._windows,
+            b"$0\r\n\r\n" if country == rec.NO_COUNTRY else _bulk(country),
+            _bulk(sign_in) if record else b"$0\r\n\r\n",
+            self._tail,
+        ))  # fmt: skip
 
-        `now` is unused: Redis expires the key `ttl` after the write by its own clock.
-        """
-        if not self.breaker.allow():
-            raise RiskStoreUnavailable(f"risk store {self.name}: circuit breaker open")
-        args: list[str | int] = ["0"]
-        if record and place is not None:
-            score, member = encode(place)
-            args = ["1", score, member, self._size, self._ttl_ms]
-        sent = False
+    async def record_and_fetch(self, user: str, sign_in: bytes, *, record: bool) -> History:
+        """The user's history around `sign_in`, before it; records it when asked (RiskStore)."""
+        breaker = self.breaker
+        if not breaker.allow():
+            self.refusals += 1
+            self.events.refused()
+            raise RiskStoreUnavailable(self._refused)
+        key = key_of(user)
+        command = self.command(key, sign_in, record=record)
+        started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._timeout_s), self._slots:
-                sent = True
-                raw = await self._script(keys=[key_of(user)], args=args)
-        except _FAILURES as exc:
-            if not sent:  # every connection stayed busy: overload here, not a Redis failure
-                self.breaker.abandoned()
-                waited = f"{self._timeout_s * 1000:g} ms"
-                raise RiskStoreUnavailable(
-                    f"risk store {self.name}: no free connection within {waited}"
-                ) from None
-            message = self._describe(exc)
-            if self.breaker.failed():
-                log.warning("risk_store_breaker_open", store=self.name, error=message)
-            clean = message == self._describe_raw(exc)
-            raise RiskStoreUnavailable(message) from (exc if clean else None)
+            node = self.nodes.node_for(key)
+            reply = await node.send(command, time.monotonic() + self._timeout_s)
+        except ReplyError as exc:
+            reply = await self._redirected(exc, key, command, started)
+        except (LinkError, OSError, TimeoutError) as exc:
+            reason = "timeout" if isinstance(exc, TimeoutError) else "connection"
+            raise self._failure(exc, reason) from None
         except BaseException:
-            self.breaker.abandoned()
+            breaker.abandoned()
             raise
-        if self.breaker.succeeded():
+        self.events.round_trip(time.perf_counter() - started)
+        if breaker.succeeded():
             log.info("risk_store_breaker_closed", store=self.name)
-        return [p for p in map(decode, raw) if p is not None]
+        return History(reply[2], reply[0], reply[1] == 1)
+
+    async def _redirected(
+        self, error: ReplyError, key: bytes, command: bytes, started: float
+    ) -> list[bytes | int]:
+        """The slow path: NOSCRIPT (run once with EVAL), MOVED / ASK (follow once)."""
+        text = str(error)
+        deadline = started - time.perf_counter() + time.monotonic() + self._timeout_s
+        try:
+            if text.startswith("NOSCRIPT"):
+                node = self.nodes.node_for(key)
+                evaluate = self._eval_head + command[len(self._head) :]
+                return await node.send(evaluate, deadline)  # type: ignore[no-any-return]
+            kind, _, where = text.partition(" ")
+            if kind in {"MOVED", "ASK"}:
+                slot, _, address = where.partition(" ")
+                host, _, port = address.rpartition(":")
+                node = self.nodes.moved(int(slot), host.strip("[]"), int(port))
+                if kind == "MOVED":
+                    return await node.send(command, deadline)  # type: ignore[no-any-return]
+                _, reply = await node.call_all([encode(b"ASKING"), command], deadline)
+                return reply  # type: ignore[no-any-return]
+            if kind == "READONLY":  # a replica now: the master moved (Sentinel failover)
+                self.nodes.failed()
+            raise error
+        except ReplyError as exc:
+            raise self._failure(exc, "reply") from None
+        except (LinkError, OSError, TimeoutError, ValueError) as exc:
+            raise self._failure(exc, "connection") from None
+
+    def _failure(self, exc: BaseException, reason: str) -> RiskStoreUnavailable:
+        """Count a failed round trip and describe it (never with a secret)."""
+        self.failures += 1
+        self.events.failed(reason)
+        message = self._describe(exc)
+        if self.breaker.failed():
+            log.warning("risk_store_breaker_open", store=self.name, error=message)
+        if reason == "connection":
+            self.nodes.failed()
+        return RiskStoreUnavailable(message)
+
+    async def warm_up(self) -> bool:
+        """Connect every node and load the script, so the first call is one command.
+
+        Never raises: an unreachable Redis is logged (redacted) and False comes back; the
+        server then starts degraded and calls reconnect by themselves.
+        """
+        try:
+            async with asyncio.timeout(max(PING_TIMEOUT_S, 2 * self._timeout_s)):
+                await self.nodes.warm_up()
+        except (LinkError, OSError, TimeoutError, ReplyError) as exc:
+            log.warning("risk_store_unreachable", store=self.name, error=self._describe(exc))
+            return False
+        return True
 
     async def ping(self) -> bool:
-        """Whether Redis answers PING within a second (warms a connection; never raises)."""
+        """Whether every node answers PING within a second (never raises)."""
+        deadline = time.monotonic() + max(self._timeout_s, PING_TIMEOUT_S)
         try:
-            async with asyncio.timeout(max(self._timeout_s, PING_TIMEOUT_S)):
-                return bool(await self.client.ping())
-        except _FAILURES as exc:
+            for node in self.nodes.all() or [Unreachable("no node known")]:
+                await node.call_all([encode(b"PING")], deadline)
+        except (LinkError, OSError, TimeoutError, ReplyError) as exc:
             log.warning("risk_store_ping_failed", store=self.name, error=self._describe(exc))
             return False
+        return True
+
+    @property
+    def late_reads(self) -> int:
+        """Replies read after their deadline because the event loop was busy (successes)."""
+        return sum(node.late_reads for node in self.nodes.all())
 
     async def close(self) -> None:
         """Close every connection."""
-        await self.client.aclose()
-        for extra in self._closers:
-            await extra.aclose()
-
-    def _describe_raw(self, exc: BaseException) -> str:
-        if isinstance(exc, TimeoutError) and not str(exc):
-            return f"risk store {self.name}: no answer within {self._timeout_s * 1000:g} ms"
-        return f"risk store {self.name}: {type(exc).__name__}: {exc}"
+        self.nodes.close()
 
     def _describe(self, exc: BaseException) -> str:
-        """The failure in words, with any secret of the URL blanked out."""
-        text = self._describe_raw(exc)
+        """The failure in words, naming the store by its redacted URL, secrets blanked."""
+        detail = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError) and not str(exc):
+            detail = f"no reply within {self._timeout_s * 1000:g} ms"
+        text = f"risk store {self.name}: {detail}"
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
 
 
-def _client(
-    settings: RiskSettings, address: RedisAddress, timeout_s: float
-) -> tuple[Client, tuple[Redis, ...]]:
-    """The redis-py client for the configured mode, and any extra clients to close."""
+def ssl_context(address: RedisAddress) -> ssl.SSLContext | None:
+    """The TLS context of a rediss:// URL (None for redis://); ValueError naming a bad option."""
+    if not address.tls:
+        return None
+    options = address.tls_options
+    try:
+        context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
+        requirement = options.get("ssl_cert_reqs", "required")
+        if requirement in {"none", "optional"}:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE if requirement == "none" else ssl.CERT_OPTIONAL
+        elif requirement != "required":
+            raise ValueError(f"ssl_cert_reqs must be none, optional or required: {requirement!r}")
+        if "ssl_certfile" in options:
+            context.load_cert_chain(options["ssl_certfile"], options.get("ssl_keyfile"))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ValueError(f"{FLAG} {address.redacted!r}: TLS: {exc}") from None
+    return context
+
+
+def _nodes(
+    settings: RiskSettings, address: RedisAddress, timeout_s: float, events: StoreEvents
+) -> Nodes:
+    """The connections for the configured mode (none is opened yet)."""
     mode = settings.redis_mode
     if mode not in MODES:
-        raise ValueError(f"redis mode {mode!r}: expected one of {', '.join(MODES)}")
-    common: dict[str, Any] = {
-        "username": address.username,
-        "password": address.password,
-        "socket_timeout": timeout_s,
-        "socket_connect_timeout": timeout_s,
-        "retry": Retry(NoBackoff(), 0),  # the budget is too small for retries to help
-        "health_check_interval": 0,
-    }
-    tls: dict[str, Any] = dict(address.tls_options)
-    if mode == "cluster":
-        if address.db:
-            raise ValueError(f"redis URL {address.redacted!r}: Cluster has only database 0")
-        nodes = [ClusterNode(host, port) for host, port in address.nodes]
-        cluster = RedisCluster(
-            startup_nodes=nodes,
-            max_connections=settings.redis_pool_size,
-            ssl=address.tls,
-            **tls,
-            **common,
+        raise ValueError(f"--redis-mode {mode!r}: expected one of {', '.join(MODES)}")
+    context = ssl_context(address)
+    handshake: list[bytes] = []
+    if address.password is not None:
+        user = [address.username.encode()] if address.username else []
+        handshake.append(encode(b"AUTH", *user, address.password.encode()))
+    if address.db:
+        if mode == "cluster":
+            raise ValueError(f"{FLAG} {address.redacted!r}: Redis Cluster has only database 0")
+        handshake.append(encode(b"SELECT", str(address.db).encode()))
+    handshake.append(encode(b"SCRIPT", b"LOAD", SCRIPT))
+    connect_timeout_s = max(PING_TIMEOUT_S, timeout_s)
+
+    def verify(replies: list[object]) -> None:
+        if replies[-1] != SHA:  # the server hashed another script: refuse the connection
+            raise LinkError(f"SCRIPT LOAD returned {replies[-1]!r}, expected {SHA!r}")
+
+    def late_read() -> None:
+        events.late_read()
+
+    def make(host: str, port: int) -> Connection:
+        return Connection(
+            host,
+            port,
+            handshake=handshake,
+            ssl_context=context,
+            connect_timeout_s=connect_timeout_s,
+            stale_s=max(1.0, 20 * timeout_s),
+            on_connect=verify,
+            on_late_read=late_read,
         )
-        return cluster, ()
-    if address.tls:
-        tls["ssl"] = True
+
+    rediscover_s = max(settings.breaker_reset_s, 0.1)
     if mode == "sentinel":
-        to_sentinels = ("socket_timeout", "socket_connect_timeout", "retry")
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-            list(address.nodes),
-            sentinel_kwargs={**{k: common[k] for k in to_sentinels}, **tls},
-            db=address.db,
-            max_connections=settings.redis_pool_size,
-            **tls,
-            **common,
-        )
-        master: Redis = sentinel.master_for(settings.sentinel_service)
-        return master, tuple(sentinel.sentinels)
+        return SentinelNodes(make, address.nodes, settings.sentinel_service, context, rediscover_s)
+    if mode == "cluster":
+        return ClusterNodes(make, address.nodes, context, rediscover_s)
     if len(address.nodes) != 1:
-        raise ValueError(f"redis URL {address.redacted!r}: standalone mode takes one host")
-    ((host, port),) = address.nodes
-    tls.pop("ssl", None)
-    pool = BlockingConnectionPool(
-        host=host,
-        port=port,
-        db=address.db,
-        max_connections=settings.redis_pool_size,
-        timeout=timeout_s,
-        connection_class=SSLConnection if address.tls else Connection,
-        **tls,
-        **common,
-    )
-    return Redis.from_pool(pool), ()
+        raise ValueError(f"{FLAG} {address.redacted!r}: standalone mode takes one host")
+    return Nodes(make, *address.nodes[0])

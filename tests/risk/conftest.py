@@ -73,8 +73,14 @@ class RedisServer:
     """One throwaway redis-server process that can be killed, paused and restarted."""
 
     def __init__(
-        self, folder: Path, port: int, extra: tuple[str, ...] = (), config: str = ""
+        self,
+        folder: Path,
+        port: int,
+        extra: tuple[str, ...] = (),
+        config: str = "",
+        binary: str = "",
     ) -> None:
+        self.binary = binary  # "" = redis_server_binary()
         self.folder = folder
         self.port = port
         self.extra = extra
@@ -96,7 +102,7 @@ class RedisServer:
             (self.folder / "redis.conf").write_text(self.config, encoding="utf-8")
             leading = [str(self.folder / "redis.conf"), "--sentinel"]
         command = [
-            redis_server_binary(),
+            self.binary or redis_server_binary(),
             *leading,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
@@ -184,6 +190,22 @@ class Servers:
         self.started.append(server)
         server.start()
         return server
+
+    def start_tls(self, binary: str, cert: Path, key: Path) -> tuple[RedisServer, int]:
+        """A server of `binary` answering TLS (cert and key as given) beside plain TCP.
+
+        Returns the server (its `port` is the plain one, for inspection) and its TLS port.
+        """
+        tls_port = free_port()
+        extra = (
+            "--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file",
+            str(key), "--tls-auth-clients", "no",
+        )  # fmt: skip
+        port = free_port()
+        server = RedisServer(self.root / f"redis-tls-{port}", port, extra, binary=binary)
+        self.started.append(server)
+        server.start()
+        return server, tls_port
 
     def start_sentinel(self, master: RedisServer, service: str = "mymaster") -> RedisServer:
         """A Sentinel watching `master` under the name `service` (quorum 1)."""
