@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pdp.gateway.config import GatewayConfig, GatewayConfigError, load_gateway_config
+from pdp.risk.assessor import check_settings
 from pdp.risk.settings import FailureMode, RecordPolicy, RiskSettings
 
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
@@ -225,8 +226,6 @@ SERVE_OPTIONS: Final[tuple[Option, ...]] = (
          "the monitored master's name in sentinel mode"),
     _opt("--redis-timeout-ms", "MS", _positive_ms, "5", "5",
          "budget of one risk store call; past it, decide without pdp's risk"),
-    _opt("--redis-pool-size", "N", _bounded_int(1, 10_000), "32", "32",
-         "Redis connections per worker"),
     _opt("--risk-failure-mode", "MODE", _choice("open", "closed"), "open", "open",
          "risk store unavailable: open = upstream risk only, closed = risk high"),
     _opt("--geoip-db", "PATH", _text, "", "(none)",
@@ -238,6 +237,9 @@ SERVE_OPTIONS: Final[tuple[Option, ...]] = (
          "evaluated", "sign-ins written to the risk history: evaluated or allowed"),
     _opt("--force-record", "", _flag, "false", "false",
          "record sign-ins even when no policy reads sign-in risk"),
+    _opt("--risk-memory-mb", "MB", _bounded_int(1, 1 << 20), "128", "128",
+         "memory budget of the in-process risk store, per worker; least recently used users"
+         " go first"),
 )  # fmt: skip
 
 
@@ -307,13 +309,17 @@ def settings_from_args(
         redis_mode=v["redis_mode"],
         sentinel_service=v["redis_sentinel_service"],
         redis_timeout_ms=v["redis_timeout_ms"],
-        redis_pool_size=v["redis_pool_size"],
         failure_mode=FailureMode(v["risk_failure_mode"]),
         geoip_db=v["geoip_db"] or "",
         trusted_ranges=tuple(v["trusted_range"] or ()),
         record=RecordPolicy(v["record_sign_ins"]),
         force_record=bool(v["force_record"]),
+        memory_budget_mb=v["risk_memory_mb"],
     )
+    try:
+        check_settings(risk)  # a bad --redis-url is a bad command line: refused before start
+    except ValueError as exc:
+        error(str(exc))
     return Settings(
         policies=v["policies"],
         listen=v["listen"],

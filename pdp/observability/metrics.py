@@ -75,17 +75,27 @@ RISK_DEGRADED_DECISIONS = Counter(
     "Decisions made without pdp's risk state (the response's risk.degraded).",
 )
 
-# -- risk store (timed around pdp's risk assessment, see pdp.runtime.risk) ---------------------
+# -- risk store (reported by pdp.risk.redis_store through pdp.runtime.risk) -----------------
 RISK_STORE_SECONDS = Histogram(
     "pdp_risk_store_seconds",
-    "Time of pdp's risk assessment (geo-IP and risk store round trip) per decision that "
-    "consulted the risk store, in seconds.",
+    "Risk store round trips (Redis), from sending the command to reading its reply, in "
+    "seconds; calls refused by the open circuit breaker are not round trips.",
     buckets=RISK_STORE_BUCKETS,
 )
 RISK_STORE_ERRORS = Counter(
     "pdp_risk_store_errors_total",
-    "Risk assessments that came back degraded: the risk store failed, ran over its budget "
-    "or its circuit breaker was open.",
+    "Risk store round trips that failed: no reply by the first read after the budget "
+    "(timeout), a broken or refused connection (connection), or an error reply (reply).",
+    ("reason",),
+)
+RISK_STORE_REFUSALS = Counter(
+    "pdp_risk_store_refusals_total",
+    "Risk store calls refused without a round trip because the circuit breaker was open.",
+)
+RISK_STORE_LATE_READS = Counter(
+    "pdp_risk_store_late_reads_total",
+    "Risk store replies read after the call's budget because pdp's event loop was busy "
+    "(the reply was there: used, and not counted as a failure).",
 )
 
 # -- policy set --------------------------------------------------------------------------------

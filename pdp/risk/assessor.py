@@ -28,13 +28,14 @@ from netaddr import IPNetwork
 
 from pdp.context import SignInContext
 from pdp.policy.compile import CompiledPolicySet
+from pdp.risk import record
 from pdp.risk.assessment import NO_RISK, Assessment, Detection, Place
-from pdp.risk.geo import GeoResolver, has_location
+from pdp.risk.geo import GeoResolver
 from pdp.risk.memory_store import MemoryStore
 from pdp.risk.redis_store import RedisStore
 from pdp.risk.settings import FailureMode, RecordPolicy, RiskSettings
-from pdp.risk.store import RiskStore, RiskStoreUnavailable
-from pdp.risk.travel import detect, level_of
+from pdp.risk.store import History, RiskStore, RiskStoreUnavailable
+from pdp.risk.travel import judge, level_of, travel_window_s
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +107,7 @@ class HistoryAssessor:
         self._on_failure = (
             DEGRADED_CLOSED if settings.failure_mode is FailureMode.CLOSED else DEGRADED_OPEN
         )
+        self._record_evaluated = settings.record is RecordPolicy.EVALUATED
         self.calls = 0
         self.failures = 0
         self.degraded = 0
@@ -117,17 +119,23 @@ class HistoryAssessor:
 
     async def assess(self, ctx: SignInContext, compiled: CompiledPolicySet) -> Assessment:
         """The risk pdp itself sees in this sign-in (never raises)."""
-        place = self.place_of(ctx, compiled)
-        if place is None:
+        located = self._located(ctx, compiled)
+        if located is None:
             self.skipped += 1
             return NO_RISK
-        record = self.settings.record is RecordPolicy.EVALUATED
-        history = await self._call(ctx.user_id, place, record=record)
+        sign_in = record.of_context(located)
+        history = await self._call(located.user_id, sign_in, self._record_evaluated)
         if history is None:
             self.degraded += 1
             return self._on_failure
-        detections = detect(history, place, self.settings.travel)
+        detections = judge(history, sign_in, self.settings.travel, place_of(located))
+        if not detections:
+            return NO_RISK
         return Assessment(sign_in_risk=level_of(detections), detections=detections)
+
+    async def warm_up(self) -> bool:
+        """Prepare the store for the first decision; whether it answers (never raises)."""
+        return await self.store.warm_up()
 
     async def record_allowed(self, ctx: SignInContext, compiled: CompiledPolicySet) -> None:
         """After an allow decision under `RecordPolicy.ALLOWED`, record the sign-in.
@@ -135,18 +143,19 @@ class HistoryAssessor:
         A no-op under `RecordPolicy.EVALUATED` (`assess` recorded it already) and for
         sign-ins `assess` would not judge. Costs a second round trip; never raises.
         """
-        if self.settings.record is not RecordPolicy.ALLOWED:
+        if self._record_evaluated:
             return
-        place = self.place_of(ctx, compiled)
-        if place is not None:
-            await self.record(ctx.user_id, place, ctx.time)
-
-    async def record(self, user: str, place: Place, now: float) -> None:
-        """Append `place` to the user's history (one round trip; failures are only counted)."""
-        await self._call(user, place, record=True, now=now)
+        located = self._located(ctx, compiled)
+        if located is not None:
+            await self._call(located.user_id, record.of_context(located), True)
 
     def place_of(self, ctx: SignInContext, compiled: CompiledPolicySet) -> Place | None:
         """Where this sign-in happened, or None when it is not judged nor stored."""
+        located = self._located(ctx, compiled)
+        return None if located is None else place_of(located)
+
+    def _located(self, ctx: SignInContext, compiled: CompiledPolicySet) -> SignInContext | None:
+        """The context with its location, or None when it is not judged nor stored."""
         if not compiled.uses_sign_in_risk and not self.settings.force_record:
             return None
         if ctx.is_workload or not ctx.user_id:
@@ -154,31 +163,20 @@ class HistoryAssessor:
         if ctx.ip_value is not None and self._is_trusted(ctx.ip_version, ctx.ip_value, compiled):
             return None
         ctx = self.geo.enrich(ctx)
-        if not has_location(ctx) or ctx.latitude is None or ctx.longitude is None:
+        if ctx.latitude is None or ctx.longitude is None:
             return None
-        return Place(
-            time=ctx.time,
-            latitude=ctx.latitude,
-            longitude=ctx.longitude,
-            accuracy_radius_km=ctx.accuracy_radius_km or 0.0,
-            country=ctx.country,
-            ip_address=ctx.ip_address,
-        )
+        return ctx
 
     async def close(self) -> None:
         """Close the store and the geo database."""
         await self.store.close()
         self.geo.close()
 
-    async def _call(
-        self, user: str, place: Place, *, record: bool, now: float | None = None
-    ) -> list[Place] | None:
+    async def _call(self, user: str, sign_in: bytes, save: bool) -> History | None:
         """One round trip; None when the store could not answer."""
         self.calls += 1
         try:
-            return await self.store.record_and_fetch(
-                user, place, record=record, now=place.time if now is None else now
-            )
+            return await self.store.record_and_fetch(user, sign_in, record=save)
         except (RiskStoreUnavailable, TimeoutError) as exc:
             self.failures += 1
             log.debug("risk_store_unavailable", error=str(exc))
@@ -200,18 +198,50 @@ class HistoryAssessor:
         return (version, value) in cached[1]
 
 
+def place_of(ctx: SignInContext) -> Place:
+    """The Place of a located sign-in (for the evidence of a detection)."""
+    assert ctx.latitude is not None  # the caller checked both
+    assert ctx.longitude is not None
+    return Place(
+        time=record.clamp_time(ctx.time),
+        latitude=ctx.latitude,
+        longitude=ctx.longitude,
+        accuracy_radius_km=ctx.accuracy_radius_km or 0.0,
+        country=ctx.country,
+        ip_address=ctx.ip_address,
+    )
+
+
+def check_settings(settings: RiskSettings) -> None:
+    """Raise ValueError (one line naming the option) for settings `build_assessor` refuses.
+
+    Parses the URL, the mode, the TLS files and the trusted ranges; connects nothing, so
+    `pdp serve` can refuse a bad command line before it starts anything.
+    """
+    parse_cidrs(settings.trusted_ranges)
+    if settings.memory_budget_mb < 1:
+        raise ValueError(f"--risk-memory-mb {settings.memory_budget_mb}: must be positive")
+    if settings.redis_url:
+        RedisStore.from_settings(settings, recent_s=1.0)
+
+
 def build_assessor(settings: RiskSettings) -> HistoryAssessor:
     """The assessor `settings` describe: Redis when `redis_url` is set, else in-process.
 
-    Raises ValueError for a bad URL, mode or trusted range (startup errors).
+    Connects lazily: call `warm_up` before the first decision. Raises ValueError (one line,
+    naming the option) for a bad URL, mode, trusted range or budget: startup errors.
     """
     store: RiskStore
+    travel = settings.travel
+    window_s = float(travel.history_window_s)
+    recent_s = min(travel_window_s(travel), window_s)
     if settings.redis_url:
-        store = RedisStore.from_settings(settings)
+        store = RedisStore.from_settings(settings, recent_s=recent_s)
     else:
         store = MemoryStore(
-            history_size=settings.travel.history_size,
-            ttl_s=settings.travel.history_ttl_s,
-            max_users=settings.memory_max_users,
+            history_size=travel.history_size,
+            recent_s=recent_s,
+            window_s=window_s,
+            budget_bytes=settings.memory_budget_mb * 1024 * 1024,
         )
     return HistoryAssessor(store, settings)

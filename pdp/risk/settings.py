@@ -38,7 +38,9 @@ class TravelSettings:
     min_elapsed_s: float = 60.0  # elapsed time floor, so simultaneous attempts compare
     unfamiliar_after: int = 5  # sign-ins of history before a new country is unfamiliar (low)
     history_size: int = 20  # sign-ins kept per user
-    history_ttl_s: int = 30 * 86_400  # history kept for 30 days after the last sign-in
+    # Sign-ins count for 30 days, measured in sign-in time (Redis keys also expire 30 days
+    # after their last write, which only bounds memory).
+    history_window_s: int = 30 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +51,17 @@ class RiskSettings:
     redis_mode: str = "standalone"  # standalone | sentinel | cluster
     sentinel_service: str = "mymaster"  # the monitored master's name in sentinel mode
     redis_timeout_ms: float = 5.0  # per-call budget; past it, decide without pdp's risk
-    redis_pool_size: int = 32
     failure_mode: FailureMode = FailureMode.OPEN
-    breaker_failures: int = 5  # consecutive failures that open the circuit breaker
-    breaker_reset_s: float = 2.0  # how long the breaker stays open before one probe
+    # The circuit breaker opens when, over the last `breaker_window_s`, at least
+    # `breaker_min_calls` round trips were made and `breaker_failure_rate` of them failed;
+    # it stays open `breaker_reset_s`, then lets one probe through.
+    breaker_failure_rate: float = 0.5
+    breaker_min_calls: int = 20
+    breaker_window_s: float = 10.0
+    breaker_reset_s: float = 2.0
     geoip_db: str = ""  # path of a MaxMind-format City or Country database
     trusted_ranges: tuple[str, ...] = ()  # VPN / proxy egress CIDRs not judged by travel
     record: RecordPolicy = RecordPolicy.EVALUATED
     force_record: bool = False  # record even when no policy reads sign-in risk
-    memory_max_users: int = 100_000  # LRU bound of the in-process store
+    memory_budget_mb: int = 128  # the in-process store's memory, per worker (LRU beyond)
     travel: TravelSettings = TravelSettings()

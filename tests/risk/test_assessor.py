@@ -20,6 +20,7 @@ from pdp.context import SignInContext
 from pdp.engine.decision import Verdict
 from pdp.engine.evaluate import evaluate
 from pdp.policy.compile import CompiledPolicySet
+from pdp.risk import record
 from pdp.risk.assessment import NO_RISK, Assessment, Place
 from pdp.risk.assessor import (
     DEGRADED_CLOSED,
@@ -59,6 +60,13 @@ def sign_in(place: Place, user: str = "u-1", **changes: object) -> SignInContext
         accuracy_radius_km=place.accuracy_radius_km,
     )
     return dataclasses.replace(ctx, **changes)  # type: ignore[arg-type]
+
+
+async def history_of(assessor: HistoryAssessor, user: str = "u-1") -> list[Place]:
+    """Every sign-in the assessor's store holds for `user` around T0 (read only)."""
+    sign_in = record.pack(T0, 0.0, 0.0, 0.0, "", record.NO_IP)
+    found = await assessor.store.record_and_fetch(user, sign_in, record=False)
+    return record.to_places(found.recent)
 
 
 def data_commands(server: RedisServer, before: dict[str, int]) -> dict[str, int]:
@@ -101,17 +109,18 @@ def test_forced_recording_records_without_risk_policies(
     async def scenario() -> tuple[list[Place], dict[str, int]]:
         assessor = redis_assessor(redis_server, force_record=True)
         try:
-            await assessor.store.record_and_fetch("warm-up", None, record=False, now=T0)
+            assert await assessor.warm_up()
             before = redis_server.commandstats()
             await assessor.assess(sign_in(PARIS), riskless_compiled)
             ran = data_commands(redis_server, before)
-            return await assessor.store.record_and_fetch("u-1", None, record=False, now=T0), ran
+            return await history_of(assessor), ran
         finally:
             await assessor.close()
 
     history, ran = asyncio.run(scenario())
     assert history == [PARIS]
-    assert ran == {"evalsha": 1, "zrange": 1, "zadd": 1, "zremrangebyrank": 1, "pexpire": 1}
+    # One EVALSHA; inside it the script reads twice (travel window, country summary).
+    assert ran == {"evalsha": 1, "zrange": 2, "zadd": 1, "zremrangebyrank": 1, "pexpire": 1}
 
 
 @pytest.mark.parametrize(
@@ -156,14 +165,13 @@ def test_trusted_range_sign_in_is_neither_judged_nor_stored(
     risky_compiled: CompiledPolicySet,
 ) -> None:
     """New York through a trusted proxy right after Paris: no travel, and not in the history."""
-    store = MemoryStore(history_size=20, ttl_s=86_400, max_users=10)
-    assessor = HistoryAssessor(store, RiskSettings(trusted_ranges=(PROXY_RANGE,)))
+    assessor = build_assessor(RiskSettings(trusted_ranges=(PROXY_RANGE,)))
     via_proxy = dataclasses.replace(NEW_YORK, ip_address="100.24.1.9")
 
     async def scenario() -> tuple[Assessment, list[Place]]:
         await assessor.assess(sign_in(PARIS), risky_compiled)
         second = await assessor.assess(sign_in(via_proxy), risky_compiled)
-        return second, await store.record_and_fetch("u-1", None, record=False, now=T0)
+        return second, await history_of(assessor)
 
     second, history = asyncio.run(scenario())
     assert second is NO_RISK
@@ -173,9 +181,7 @@ def test_trusted_range_sign_in_is_neither_judged_nor_stored(
 
 def test_trusted_named_location_is_not_judged(risky_compiled: CompiledPolicySet) -> None:
     """A sign-in from a named location marked isTrusted is not judged."""
-    assessor = HistoryAssessor(
-        MemoryStore(history_size=20, ttl_s=86_400, max_users=10), RiskSettings()
-    )
+    assessor = build_assessor(RiskSettings())
     via_vpn = dataclasses.replace(NEW_YORK, ip_address=VPN_EXIT)
     _, second = _judge_then(assessor, risky_compiled, sign_in(PARIS), sign_in(via_vpn))
     assert second is NO_RISK
@@ -213,16 +219,13 @@ def test_allowed_policy_records_only_what_the_decider_allowed(
     async def scenario() -> tuple[Assessment, list[Place]]:
         assessor = redis_assessor(redis_server, record=RecordPolicy.ALLOWED)
         try:
-            await assessor.store.record_and_fetch("warm-up", None, record=False, now=T0)
+            assert await assessor.warm_up()
             before.update(redis_server.commandstats())
             await assessor.assess(sign_in(PARIS), risky_compiled)
-            assert await assessor.store.record_and_fetch("u-1", None, record=False, now=0) == []
+            assert await history_of(assessor) == []
             await assessor.record_allowed(sign_in(PARIS), risky_compiled)  # Paris was allowed
-            second = await assessor.assess(
-                sign_in(NEW_YORK), risky_compiled
-            )  # denied: not recorded
-            history = await assessor.store.record_and_fetch("u-1", None, record=False, now=0)
-            return second, history
+            second = await assessor.assess(sign_in(NEW_YORK), risky_compiled)  # denied
+            return second, await history_of(assessor)
         finally:
             await assessor.close()
 
@@ -286,7 +289,47 @@ def test_build_assessor_chooses_the_store_from_settings() -> None:
         RiskSettings(redis_url="redis://h1:7000,h2:7001", redis_mode="cluster")
     )
     assert isinstance(cluster.store, RedisStore)
-    with pytest.raises(ValueError, match="redis mode 'replicated'"):
+    with pytest.raises(ValueError, match="--redis-mode 'replicated'"):
         build_assessor(RiskSettings(redis_url="redis://h", redis_mode="replicated"))
     with pytest.raises(ValueError, match=r"trusted range '10\.0\.0\.0/33'"):
         build_assessor(RiskSettings(trusted_ranges=("10.0.0.0/33",)))
+
+
+def test_the_first_decision_after_start_costs_one_command(
+    redis_server: RedisServer, risky_compiled: CompiledPolicySet
+) -> None:
+    """`open_assessor` warms up (script loaded): the first assessment is ONE EVALSHA."""
+    from pdp.runtime.risk import open_assessor
+
+    readings: list[dict[str, int]] = []
+
+    async def scenario() -> None:
+        settings = RiskSettings(redis_url=redis_server.url, redis_timeout_ms=2_000)
+        assessor = await open_assessor(settings)
+        try:
+            readings.append(redis_server.commandstats())
+            await assessor.assess(sign_in(PARIS), risky_compiled)
+            readings.append(redis_server.commandstats())
+        finally:
+            await assessor.close()
+
+    asyncio.run(scenario())
+    first, after = readings
+    sent = {n: after[n] - first.get(n, 0) for n in after if after[n] != first.get(n, 0)}
+    sent.pop("info", None)
+    assert sent == {"evalsha": 1, "zrange": 2, "zadd": 1, "zremrangebyrank": 1, "pexpire": 1}
+
+
+def test_a_month_old_history_does_not_make_a_country_familiar(
+    risky_compiled: CompiledPolicySet,
+) -> None:
+    """Five French sign-ins, then Germany 40 days later (sign-in time): nothing to compare."""
+    assessor = build_assessor(RiskSettings())
+    french = [dataclasses.replace(PARIS, time=T0 + i * 86_400) for i in range(5)]
+    berlin = Place(T0 + 44 * 86_400, 52.52, 13.405, 20.0, "DE", "85.214.0.1")
+    soon = dataclasses.replace(berlin, time=T0 + 5 * 86_400)
+    *_, late = _judge_then(assessor, risky_compiled, *map(sign_in, french), sign_in(berlin))
+    assert late is NO_RISK
+    assessor = build_assessor(RiskSettings())
+    *_, early = _judge_then(assessor, risky_compiled, *map(sign_in, french), sign_in(soon))
+    assert [d.kind for d in early.detections] == ["unfamiliarLocation"]

@@ -1,7 +1,8 @@
 """One contract for every RiskStore: in-process, Redis standalone and a 3-node Redis Cluster.
 
-Each test runs against each store. Time to live is checked by letting time pass: the
-in-process store is handed a later `now`, the Redis ones really wait (TTL of 1 s).
+Each test runs against each store. The last one replays random sequences far from the wall
+clock (2001, and 2040) through the store under test and through the in-process store, and
+requires the very same answer for every call: windows are measured in sign-in time.
 """
 
 from __future__ import annotations
@@ -13,31 +14,31 @@ from dataclasses import replace
 
 import pytest
 
+from pdp.risk import record as rec
 from pdp.risk.assessment import Place
 from pdp.risk.memory_store import MemoryStore
 from pdp.risk.redis_store import RedisStore
 from pdp.risk.settings import RiskSettings, TravelSettings
-from pdp.risk.store import RiskStore
+from pdp.risk.store import History, RiskStore
 
 PARIS = Place(1_000.0, 48.8566, 2.3522, 20.0, "FR", "192.0.2.10")
 NEW_YORK = Place(4_600.0, 40.7128, -74.006, 10.0, "US", "198.51.100.20")
 SYDNEY_V6 = Place(9_000.125, -33.8688, 151.2093, 1000.0, "AU", "2001:db8:85a3::8a2e:370:7334")
+DAY = 86_400.0
 
 Scenario = Callable[[RiskStore], Awaitable[None]]
 
 
 class Backend:
-    """Makes one kind of store and lets time pass for it."""
+    """Makes one kind of store."""
 
     name = "memory"
 
-    def make(self, *, history_size: int, ttl_s: int) -> RiskStore:
+    def make(self, *, history_size: int, recent_s: float, window_s: float) -> RiskStore:
         """A new, empty store (called inside the event loop)."""
-        return MemoryStore(history_size=history_size, ttl_s=ttl_s, max_users=1_000)
-
-    async def later(self, now: float, seconds: float) -> float:
-        """`now` plus `seconds`, after that much time has passed for the store."""
-        return now + seconds
+        return MemoryStore(
+            history_size=history_size, recent_s=recent_s, window_s=window_s, budget_bytes=1 << 24
+        )
 
 
 class RedisBackend(Backend):
@@ -47,18 +48,13 @@ class RedisBackend(Backend):
         self.url = url
         self.name = mode
 
-    def make(self, *, history_size: int, ttl_s: int) -> RiskStore:
+    def make(self, *, history_size: int, recent_s: float, window_s: float) -> RiskStore:
         """A RedisStore on the test's (emptied) server or cluster, with a generous budget."""
-        travel = TravelSettings(history_size=history_size, history_ttl_s=ttl_s)
+        travel = TravelSettings(history_size=history_size, history_window_s=int(window_s))
         settings = RiskSettings(
             redis_url=self.url, redis_mode=self.name, redis_timeout_ms=2_000, travel=travel
         )
-        return RedisStore.from_settings(settings)
-
-    async def later(self, now: float, seconds: float) -> float:
-        """Really wait: Redis expires keys by its own clock."""
-        await asyncio.sleep(seconds)
-        return now + seconds
+        return RedisStore.from_settings(settings, recent_s=recent_s)
 
 
 @pytest.fixture(params=["memory", "standalone", "cluster"])
@@ -72,13 +68,19 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 def run(
-    backend: Backend, scenario: Scenario, *, history_size: int = 5, ttl_s: int = 86_400
+    backend: Backend,
+    scenario: Scenario,
+    *,
+    history_size: int = 5,
+    recent_s: float = 30 * DAY,
+    window_s: float = 30 * DAY,
 ) -> None:
-    """Run `scenario` against a fresh store of `backend`, closing it afterwards."""
+    """Run `scenario` against a fresh, warmed-up store of `backend`, closing it afterwards."""
 
     async def main() -> None:
-        store = backend.make(history_size=history_size, ttl_s=ttl_s)
+        store = backend.make(history_size=history_size, recent_s=recent_s, window_s=window_s)
         try:
+            assert await store.warm_up()
             await scenario(store)
         finally:
             await store.close()
@@ -86,18 +88,16 @@ def run(
     asyncio.run(main())
 
 
-async def record(
-    store: RiskStore, user: str, place: Place, now: float | None = None
-) -> list[Place]:
-    """Record `place` and return the history before it."""
-    return await store.record_and_fetch(
-        user, place, record=True, now=place.time if now is None else now
-    )
+async def record(store: RiskStore, user: str, place: Place) -> list[Place]:
+    """Record `place` and return the history (travel window) before it."""
+    history = await store.record_and_fetch(user, rec.of_place(place), record=True)
+    return rec.to_places(history.recent)
 
 
-async def fetch(store: RiskStore, user: str, now: float = 10_000.0) -> list[Place]:
-    """Read the history without recording anything."""
-    return await store.record_and_fetch(user, None, record=False, now=now)
+async def fetch(store: RiskStore, user: str, time: float = 10_000.0) -> list[Place]:
+    """Read the history around `time` without recording anything."""
+    sign_in = rec.pack(time, 0.0, 0.0, 0.0, "", rec.NO_IP)
+    return rec.to_places((await store.record_and_fetch(user, sign_in, record=False)).recent)
 
 
 def at(time: float, place: Place = PARIS) -> Place:
@@ -110,7 +110,8 @@ def test_unknown_user_has_an_empty_history(backend: Backend) -> None:
 
     async def scenario(store: RiskStore) -> None:
         assert await fetch(store, "u-1") == []
-        assert await store.record_and_fetch("u-1", PARIS, record=False, now=1_000) == []
+        sign_in = rec.of_place(PARIS)
+        assert await store.record_and_fetch("u-1", sign_in, record=False) == History(b"", 0, False)
         assert await fetch(store, "u-1") == []
 
     run(backend, scenario)
@@ -128,17 +129,6 @@ def test_record_returns_the_history_before_the_sign_in(backend: Backend) -> None
     run(backend, scenario)
 
 
-def test_no_place_records_nothing(backend: Backend) -> None:
-    """record=True without a place only reads."""
-
-    async def scenario(store: RiskStore) -> None:
-        await record(store, "u-1", PARIS)
-        assert await store.record_and_fetch("u-1", None, record=True, now=2_000) == [PARIS]
-        assert await fetch(store, "u-1") == [PARIS]
-
-    run(backend, scenario)
-
-
 def test_history_is_trimmed_to_the_newest_n_by_time(backend: Backend) -> None:
     """Past N entries the oldest by sign-in time go, whatever order they came in."""
 
@@ -146,7 +136,7 @@ def test_history_is_trimmed_to_the_newest_n_by_time(backend: Backend) -> None:
         times = [float(t) for t in range(1_000, 1_010)]
         random.Random(7).shuffle(times)
         for t in times:
-            await record(store, "u-1", at(t), now=2_000)
+            await record(store, "u-1", at(t))
         assert [p.time for p in await fetch(store, "u-1")] == [1_005, 1_006, 1_007, 1_008, 1_009]
 
     run(backend, scenario)
@@ -164,22 +154,6 @@ def test_out_of_order_sign_ins_land_in_place(backend: Backend) -> None:
         assert history == [at(1_000), at(2_000, SYDNEY_V6), at(3_000, NEW_YORK)]
 
     run(backend, scenario)
-
-
-def test_history_expires_ttl_after_the_last_write(backend: Backend) -> None:
-    """A write restarts the time to live; a history unwritten for longer is gone."""
-
-    async def scenario(store: RiskStore) -> None:
-        now = 1_000.0
-        await record(store, "u-1", at(now), now=now)
-        now = await backend.later(now, 0.6)
-        await record(store, "u-1", at(now, NEW_YORK), now=now)
-        now = await backend.later(now, 0.6)  # 1.2 s after the first write, 0.6 after the last
-        assert len(await fetch(store, "u-1", now)) == 2
-        now = await backend.later(now, 0.6)  # 1.2 s after the last write
-        assert await fetch(store, "u-1", now) == []
-
-    run(backend, scenario, ttl_s=1)
 
 
 def test_users_are_isolated(backend: Backend) -> None:
@@ -219,6 +193,40 @@ def test_places_keep_their_fields(backend: Backend) -> None:
     run(backend, scenario)
 
 
+def test_only_the_travel_window_comes_back_both_sides_bounds_included(backend: Backend) -> None:
+    """Around a sign-in at t, the records within recent_s of t (before or after) come back."""
+
+    async def scenario(store: RiskStore) -> None:
+        for t in (0.0, 899.0, 900.0, 1_000.0, 1_100.0, 1_100.5, 5_000.0):
+            await record(store, "u-1", at(t))
+        assert [p.time for p in await fetch(store, "u-1", 1_000.0)] == [900, 1_000, 1_100]
+        assert [p.time for p in await fetch(store, "u-1", 50.0)] == [0]
+        assert await fetch(store, "u-1", 3_000.0) == []
+
+    run(backend, scenario, history_size=10, recent_s=100.0, window_s=1_000.0)
+
+
+def test_the_country_summary_covers_the_history_window_only(backend: Backend) -> None:
+    """Known countries are counted within window_s of the sign-in, both sides; seen is exact."""
+
+    async def scenario(store: RiskStore) -> None:
+        for t, country in ((0.0, "FR"), (500.0, "DE"), (1_000.0, ""), (1_400.0, "FR")):
+            await record(store, "u-1", replace(at(t), country=country))
+
+        async def summary(time: float, country: str) -> tuple[int, bool]:
+            sign_in = rec.pack(time, 0.0, 0.0, 0.0, country, rec.NO_IP)
+            history = await store.record_and_fetch("u-1", sign_in, record=False)
+            return history.known, history.seen
+
+        assert await summary(1_000.0, "FR") == (3, True)  # 0 (bound) .. 1,400: FR, DE, FR
+        assert await summary(1_000.0, "US") == (3, False)
+        assert await summary(1_401.0, "FR") == (2, True)  # 401 .. 2,401: DE, FR
+        assert await summary(2_400.0, "DE") == (1, False)  # 1,400 .. 3,400: FR
+        assert await summary(1_000.0, "") == (0, False)  # an unknown country is not compared
+
+    run(backend, scenario, history_size=10, recent_s=100.0, window_s=1_000.0)
+
+
 def test_ping_answers(backend: Backend) -> None:
     """A reachable store answers its health check."""
 
@@ -228,30 +236,47 @@ def test_ping_answers(backend: Backend) -> None:
     run(backend, scenario)
 
 
-def test_memory_store_forgets_the_least_recently_used_user() -> None:
-    """Past `max_users`, the user touched longest ago is dropped first."""
-
-    async def scenario() -> None:
-        store = MemoryStore(history_size=5, ttl_s=60, max_users=2)
-        await record(store, "u-1", PARIS)
-        await record(store, "u-2", PARIS)
-        await fetch(store, "u-1", now=1_000)  # u-1 is now the most recently used
-        await record(store, "u-3", PARIS)
-        assert len(store) == 2
-        assert await fetch(store, "u-2", now=1_000) == []
-        assert await fetch(store, "u-1", now=1_000) == [PARIS]
-
-    asyncio.run(scenario())
+YEAR_2001 = 978_307_200.0
+YEAR_2040 = 2_208_988_800.0
 
 
-def test_memory_store_expiry_follows_the_callers_clock_only() -> None:
-    """Expiry uses the `now` passed in; a replayed old sign-in cannot shorten a live history."""
+def _random_sequence(seed: int, start: float, calls: int) -> list[tuple[str, bytes, bool]]:
+    """`calls` sign-ins of 3 users around `start`: out of order, days to months apart."""
+    rng = random.Random(seed)
+    cities = [PARIS, NEW_YORK, SYDNEY_V6, Place(0, 52.52, 13.405, 50.0, "DE", "85.214.0.1")]
+    sequence = []
+    for _ in range(calls):
+        city = rng.choice(cities)
+        time = start + rng.choice([rng.uniform(0, 3 * DAY), rng.uniform(0, 90 * DAY)])
+        place = replace(city, time=round(time, 3), country=rng.choice([city.country, ""]))
+        sequence.append((f"user-{rng.randrange(3)}", rec.of_place(place), rng.random() < 0.8))
+    return sequence
 
-    async def scenario() -> None:
-        store = MemoryStore(history_size=5, ttl_s=60, max_users=10)
-        await record(store, "u-1", at(1_000), now=1_000)
-        await record(store, "u-1", at(10), now=10)  # replayed: expiry stays at 1_060
-        assert len(await fetch(store, "u-1", now=1_059)) == 2
-        assert await fetch(store, "u-1", now=1_060) == []
 
-    asyncio.run(scenario())
+def test_replayed_old_sequences_get_the_in_process_answer(backend: Backend) -> None:
+    """Sequences in 2001 and 2040 (far from the wall clock): every answer equals the in-process one.
+
+    The history and travel windows are the defaults (30 days, about 25 h), measured in
+    sign-in time; a store measuring them on its own clock would keep month-old records.
+    """
+    travel = TravelSettings()
+    sizes = {"history_size": travel.history_size, "window_s": float(travel.history_window_s)}
+    recent_s = 25 * 3600.0
+    sequence = _random_sequence(11, YEAR_2001, 150) + _random_sequence(12, YEAR_2040, 150)
+
+    async def replay(store: RiskStore) -> list[History]:
+        return [await store.record_and_fetch(u, s, record=r) for u, s, r in sequence]
+
+    expected: list[History] = []
+
+    async def reference() -> None:
+        store = Backend().make(recent_s=recent_s, **sizes)  # type: ignore[arg-type]
+        expected.extend(await replay(store))
+
+    asyncio.run(reference())
+    assert any(h.known and not h.recent for h in expected)  # the windows did matter
+
+    async def scenario(store: RiskStore) -> None:
+        assert await replay(store) == expected
+
+    run(backend, scenario, recent_s=recent_s, **sizes)  # type: ignore[arg-type]
