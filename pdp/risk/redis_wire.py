@@ -1,22 +1,25 @@
 """One pipelined Redis connection: RESP over an asyncio protocol, parsed by hiredis.
 
-Every call of a worker to one Redis node shares one connection: commands are written as
-they come (no waiting for earlier replies), replies come back in the same order and
-resolve the callers' futures first in, first out. No pool, no lock, no per-call timeout
-object: a call costs a future, a deque entry and one write.
+Every call of a worker to one Redis node shares one connection: the commands of one event
+loop turn go out in ONE write (no waiting for earlier replies; one system call and one
+wake-up of Redis for all of them), replies come back in the same order and resolve the
+callers' futures first in, first out. No pool, no lock, no per-call timeout object: a call
+costs a future and a deque entry.
 
 Connecting is lazy and in the background: calls made meanwhile are queued and written right
 after the handshake (AUTH, SELECT, CLIENT SETNAME and the caller's own commands, such as
 SCRIPT LOAD), in the same write, so they are answered after it.
 
-Deadlines. Each call carries a deadline (time.monotonic). One timer per connection,
-armed for the earliest one, fails overdue calls, in two steps so that a late event loop is
-never blamed on Redis: when it fires, the calls overdue then are only marked; they fail if
-their reply is still missing one millisecond later, after the loop has read its sockets
-again. A reply that was there in time but waited for a busy loop is a success (counted as
-a late read). A failed call's reply still arrives later and is dropped in order. A
-connection whose oldest reply is `stale_s` overdue is dropped and reconnected (a silent
-network partition keeps TCP up forever).
+Deadlines. Each call carries a deadline (time.monotonic), pushed back by however long its
+command waited for the turn's write (that wait is pdp's own, not Redis's). One timer per
+connection, armed for the earliest deadline, fails overdue calls in two steps so that a
+late event loop is never blamed on Redis: when it fires, the calls overdue then are only
+marked; they fail if their reply is still missing one millisecond later, after the loop has
+read its sockets again (uvloop runs due timers BEFORE reading sockets in each turn, so a
+check at the timer alone would fail replies already there). A reply that was there in time
+but waited for a busy loop is a success (counted as a late read). A failed call's reply
+still arrives later and is dropped in order. A connection whose oldest reply is `stale_s`
+overdue is dropped and reconnected (a silent network partition keeps TCP up forever).
 """
 
 from __future__ import annotations
@@ -71,6 +74,28 @@ class _Link(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.pending: deque[_Call] = deque()
         self._reader = hiredis.Reader(replyError=ReplyError)
+        self._out: list[bytes] = []  # commands of this loop turn, written in one go
+        self._unsent: list[_Call] = []  # their calls
+
+    def write(self, call: _Call, command: bytes) -> None:
+        """Queue `command` for this loop turn's write (one system call for all of them)."""
+        self.pending.append(call)
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._out.append(command)
+        self._unsent.append(call)
+
+    def flush(self) -> None:
+        """Write the queued commands; their deadlines start now (the wait was pdp's own)."""
+        out, unsent = self._out, self._unsent
+        if not out or self.transport is None:
+            return
+        self._out, self._unsent = [], []
+        self.transport.write(b"".join(out))
+        now = time.monotonic()
+        for call in unsent:
+            call.deadline += now - call.sent
+            call.sent = now
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
@@ -99,6 +124,7 @@ class _Link(asyncio.Protocol):
 
     def fail(self, exc: Exception) -> None:
         """Fail every call still waiting for a reply on this socket."""
+        self._out, self._unsent = [], []
         pending, self.pending = self.pending, deque()
         for call in pending:
             if not call.future.done():
@@ -154,8 +180,7 @@ class Connection:
         call = _Call(future, deadline, time.monotonic())
         link = self._link
         if link is not None:
-            link.pending.append(call)
-            link.transport.write(command)  # type: ignore[union-attr]  # set while linked
+            link.write(call, command)
         else:
             self._queue.append(call)
             self._queued.append(command)

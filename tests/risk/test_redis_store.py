@@ -197,27 +197,33 @@ def test_old_format_keys_are_left_alone(redis_server: RedisServer) -> None:
 
 
 @LOOPS
-def test_a_late_event_loop_is_not_blamed_on_redis(
-    redis_server: RedisServer, loop_name: str
-) -> None:
-    """Replies that came in time but were read 50 ms late (the loop was busy) are successes."""
+def test_a_late_event_loop_is_not_blamed_on_redis(redis_servers: Servers, loop_name: str) -> None:
+    """Replies that came in time but were read 50 ms late (the loop was busy) are successes.
+
+    Redis is paused while the calls are written, then resumed while the loop is blocked:
+    every reply waits in the socket until ten budgets after the calls' deadlines.
+    """
+    server = redis_servers.start()
 
     async def scenario() -> tuple[int, int, str, int]:
-        store = store_for(
-            redis_server.url, budget_ms=5, breaker_min_calls=1, breaker_failure_rate=0.01
-        )
+        store = store_for(server.url, budget_ms=5, breaker_min_calls=1, breaker_failure_rate=0.01)
         try:
             assert await store.warm_up()
+            server.pause()
             calls = [
                 asyncio.ensure_future(store.record_and_fetch(f"u-{i}", sign_in(), record=True))
                 for i in range(20)
             ]
-            await asyncio.sleep(0)  # every call is written
-            time.sleep(0.05)
+            for _ in range(3):  # every call is written (the writes of a turn go together)
+                await asyncio.sleep(0)
+            server.resume()
+            time.sleep(0.05)  # the point: the loop is 10 budgets late
             results = await asyncio.gather(*calls, return_exceptions=True)
             ok = sum(not isinstance(r, BaseException) for r in results)
             return ok, store.failures, store.breaker.state, store.late_reads
         finally:
+            if server.paused:
+                server.resume()
             await store.close()
 
     ok, failures, state, late = run_on(loop_name, scenario())
