@@ -440,10 +440,17 @@ async def contention(config: Config, args: argparse.Namespace) -> dict[str, floa
     store = assessor.store
     assert isinstance(store, RedisStore)
     late, failures, refusals = store.late_reads, store.failures, store.refusals
+    trips: list[float] = []
+    waits: list[float] = []
+    events = store.events
+    observe_trip, observe_wait = events.round_trip, events.loop_wait
+    events.round_trip = lambda seconds: (trips.append(seconds), observe_trip(seconds))[1]
+    events.loop_wait = lambda seconds: (waits.append(seconds), observe_wait(seconds))[1]
     with both_cores_busy():
         started = time.perf_counter()
         decisions, degraded = await config.concurrent(args.concurrency, args.contention_seconds)
         seconds = time.perf_counter() - started
+    events.round_trip, events.loop_wait = observe_trip, observe_wait
     return {
         "decisions": decisions,
         "seconds": seconds,
@@ -451,7 +458,16 @@ async def contention(config: Config, args: argparse.Namespace) -> dict[str, floa
         "late reads": store.late_reads - late,
         "failures": store.failures - failures,
         "refusals": store.refusals - refusals,
+        **{f"redis p{q}": _quantile(trips, q / 100) for q in (50, 99)},
+        "redis max": max(trips, default=0.0),
+        **{f"loop p{q}": _quantile(waits, q / 100) for q in (50, 99)},
     }
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """The nearest-rank `q` quantile of `values` (0 when empty)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else 0.0
 
 
 def render(configs: Sequence[Config]) -> list[str]:
@@ -502,7 +518,11 @@ def contention_line(figures: dict[str, float], args: argparse.Namespace) -> str:
         f"{args.redis_timeout_ms:g} ms: {figures['degraded']:.0f} degraded of "
         f"{figures['decisions']:.0f} decisions ({rate:,.0f}/s; goal 0): {verdict}; "
         f"{figures['late reads']:.0f} replies read late (loop busy), "
-        f"{figures['failures']:.0f} failed round trips, {figures['refusals']:.0f} refusals"
+        f"{figures['failures']:.0f} failed round trips, {figures['refusals']:.0f} refusals; "
+        f"send -> reply read p50 {1000 * figures['redis p50']:.2f} ms, p99 "
+        f"{1000 * figures['redis p99']:.2f} ms, max {1000 * figures['redis max']:.1f} ms; reply "
+        f"read -> decision resumed p50 {1000 * figures['loop p50']:.2f} ms, p99 "
+        f"{1000 * figures['loop p99']:.2f} ms"
     )
 
 
@@ -555,7 +575,7 @@ def memory_figures(users: int, seed: int) -> list[str]:
         budget_bytes=budget,
     )
     rng = random.Random(seed)
-    gc.collect()
+    empty_pause = _gc_pause()
     before = resident_mib()
 
     async def fill() -> None:
@@ -569,11 +589,7 @@ def memory_figures(users: int, seed: int) -> list[str]:
     started = time.perf_counter()
     asyncio.run(fill())
     filled_s = time.perf_counter() - started
-    pauses = []
-    for _ in range(5):
-        started = time.perf_counter()
-        gc.collect()
-        pauses.append(time.perf_counter() - started)
+    full_pause = _gc_pause()
     after = resident_mib()
     return [
         f"in-process store, default budget {settings.memory_budget_mb} MiB, "
@@ -582,9 +598,19 @@ def memory_figures(users: int, seed: int) -> list[str]:
         f"{store.used_bytes / 2**20:.1f} MiB",
         f"resident memory: {before:.0f} MiB before, {after:.0f} MiB filled "
         f"(+{after - before:.0f} MiB); filled in {filled_s:.1f} s",
-        f"full garbage collection (gc.collect) with the store full: "
-        f"median {1000 * sorted(pauses)[2]:.1f} ms, max {1000 * max(pauses):.1f} ms",
+        f"full garbage collection (gc.collect) with the store full: {1000 * full_pause:.1f} ms "
+        f"(empty: {1000 * empty_pause:.1f} ms; median of 5, CPU time)",
     ]
+
+
+def _gc_pause() -> float:
+    """The median CPU time of five full collections, in seconds."""
+    pauses = []
+    for _ in range(5):
+        started = time.process_time()
+        gc.collect()
+        pauses.append(time.process_time() - started)
+    return sorted(pauses)[2]
 
 
 def event_loop_runner(use_uvloop: bool) -> tuple[str, Callable[[Coroutine[Any, Any, Any]], Any]]:

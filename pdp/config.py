@@ -225,7 +225,7 @@ SERVE_OPTIONS: Final[tuple[Option, ...]] = (
     _opt("--redis-sentinel-service", "NAME", _text, "mymaster", "mymaster",
          "the monitored master's name in sentinel mode"),
     _opt("--redis-timeout-ms", "MS", _positive_ms, "5", "5",
-         "budget of one risk store call; past it, decide without pdp's risk"),
+         "how long Redis gets to answer a risk store call; past it, decide without pdp's risk"),
     _opt("--risk-failure-mode", "MODE", _choice("open", "closed"), "open", "open",
          "risk store unavailable: open = upstream risk only, closed = risk high"),
     _opt("--geoip-db", "PATH", _text, "", "(none)",

@@ -30,7 +30,7 @@ import structlog
 from redis.crc import key_slot
 
 from pdp.risk.redis_url import host_port
-from pdp.risk.redis_wire import Connection, LinkError, ReplyError, encode
+from pdp.risk.redis_wire import Call, Connection, LinkError, ReplyError, encode
 
 log = structlog.get_logger(__name__)
 
@@ -270,10 +270,10 @@ class Unreachable(Connection):
         self.reason = reason
         self.close()
 
-    def send(self, command: bytes, deadline: float) -> asyncio.Future[Any]:  # noqa: D102
+    def send(self, command: bytes, deadline: float) -> Call:  # noqa: D102
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.set_exception(LinkError(self.reason))
-        return future
+        return Call(future, deadline, time.monotonic())
 
     async def connect(self) -> None:  # noqa: D102
         raise LinkError(self.reason)

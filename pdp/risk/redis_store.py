@@ -37,7 +37,7 @@ from pdp.risk import record as rec
 from pdp.risk.breaker import CircuitBreaker
 from pdp.risk.redis_nodes import ClusterNodes, Nodes, SentinelNodes, Unreachable
 from pdp.risk.redis_url import FLAG, RedisAddress, parse_redis_url
-from pdp.risk.redis_wire import Connection, LinkError, ReplyError, encode
+from pdp.risk.redis_wire import Call, Connection, LinkError, ReplyError, encode
 from pdp.risk.settings import RiskSettings
 from pdp.risk.store import History, RiskStoreUnavailable, check_windows
 
@@ -97,10 +97,11 @@ def _bulk(value: bytes) -> bytes:
 class StoreEvents:
     """What the store reports, for metrics: set the callbacks you need (defaults do nothing)."""
 
-    round_trip: Callable[[float], None] = lambda seconds: None  # a reply came (even an error)
+    round_trip: Callable[[float], None] = lambda seconds: None  # command written -> reply read
     failed: Callable[[str], None] = lambda reason: None  # timeout, connection or reply
     refused: Callable[[], None] = lambda: None  # the breaker was open: no round trip
     late_read: Callable[[], None] = lambda: None  # a reply read after its budget (a success)
+    loop_wait: Callable[[float], None] = lambda seconds: None  # reply read -> caller resumed
 
 
 class RedisStore:
@@ -187,43 +188,45 @@ class RedisStore:
             raise RiskStoreUnavailable(self._refused)
         key = key_of(user)
         command = self.command(key, sign_in, record=record)
-        started = time.perf_counter()
+        deadline = time.monotonic() + self._timeout_s
         try:
-            node = self.nodes.node_for(key)
-            reply = await node.send(command, time.monotonic() + self._timeout_s)
+            call = self.nodes.node_for(key).send(command, deadline)
+            reply = await call.future
         except ReplyError as exc:
-            reply = await self._redirected(exc, key, command, started)
+            call, reply = await self._redirected(exc, key, command, deadline)
         except (LinkError, OSError, TimeoutError) as exc:
             reason = "timeout" if isinstance(exc, TimeoutError) else "connection"
             raise self._failure(exc, reason) from None
         except BaseException:
             breaker.abandoned()
             raise
-        self.events.round_trip(time.perf_counter() - started)
+        events = self.events
+        events.round_trip(call.read - call.sent)  # Redis's time, as the socket saw it
+        events.loop_wait(time.monotonic() - call.read)  # then this task waited for the loop
         if breaker.succeeded():
             log.info("risk_store_breaker_closed", store=self.name)
         return History(reply[2], reply[0], reply[1] == 1)
 
     async def _redirected(
-        self, error: ReplyError, key: bytes, command: bytes, started: float
-    ) -> list[bytes | int]:
+        self, error: ReplyError, key: bytes, command: bytes, deadline: float
+    ) -> tuple[Call, list[bytes | int]]:
         """The slow path: NOSCRIPT (run once with EVAL), MOVED / ASK (follow once)."""
         text = str(error)
-        deadline = started - time.perf_counter() + time.monotonic() + self._timeout_s
         try:
             if text.startswith("NOSCRIPT"):
-                node = self.nodes.node_for(key)
                 evaluate = self._eval_head + command[len(self._head) :]
-                return await node.send(evaluate, deadline)  # type: ignore[no-any-return]
+                call = self.nodes.node_for(key).send(evaluate, deadline)
+                return call, await call.future
             kind, _, where = text.partition(" ")
             if kind in {"MOVED", "ASK"}:
                 slot, _, address = where.partition(" ")
                 host, _, port = address.rpartition(":")
                 node = self.nodes.moved(int(slot), host.strip("[]"), int(port))
-                if kind == "MOVED":
-                    return await node.send(command, deadline)  # type: ignore[no-any-return]
-                _, reply = await node.call_all([encode(b"ASKING"), command], deadline)
-                return reply  # type: ignore[no-any-return]
+                asking = node.send(encode(b"ASKING"), deadline) if kind == "ASK" else None
+                call = node.send(command, deadline)
+                if asking is not None:
+                    await asking.future  # OK, read before the command's reply
+                return call, await call.future
             if kind == "READONLY":  # a replica now: the master moved (Sentinel failover)
                 self.nodes.failed()
             raise error

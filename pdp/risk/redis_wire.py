@@ -55,15 +55,21 @@ def encode(*parts: bytes) -> bytes:
     return b"".join(out)
 
 
-class _Call:
-    """A pending reply: the caller's future, its deadline and when it was sent."""
+class Call:
+    """One command in flight: its reply's future, deadline, and when it was sent and read.
 
-    __slots__ = ("deadline", "future", "sent")
+    `sent` is when its command was written and `read` when its reply was read off the
+    socket (time.monotonic): `read - sent` is Redis's time (and the network's), which a
+    busy event loop stretches by at most one turn; the caller's own resumption comes after.
+    """
+
+    __slots__ = ("deadline", "future", "read", "sent")
 
     def __init__(self, future: asyncio.Future[Any], deadline: float, sent: float) -> None:
         self.future = future
         self.deadline = deadline
         self.sent = sent
+        self.read = 0.0
 
 
 class _Link(asyncio.Protocol):
@@ -72,12 +78,12 @@ class _Link(asyncio.Protocol):
     def __init__(self, owner: Connection) -> None:
         self.owner = owner
         self.transport: asyncio.Transport | None = None
-        self.pending: deque[_Call] = deque()
+        self.pending: deque[Call] = deque()
         self._reader = hiredis.Reader(replyError=ReplyError)
         self._out: list[bytes] = []  # commands of this loop turn, written in one go
-        self._unsent: list[_Call] = []  # their calls
+        self._unsent: list[Call] = []  # their calls
 
-    def write(self, call: _Call, command: bytes) -> None:
+    def write(self, call: Call, command: bytes) -> None:
         """Queue `command` for this loop turn's write (one system call for all of them)."""
         self.pending.append(call)
         if not self._out:
@@ -110,6 +116,7 @@ class _Link(asyncio.Protocol):
             future = call.future
             if future.done():  # failed past its deadline, or cancelled: drop its reply
                 continue
+            call.read = now
             if isinstance(reply, ReplyError):
                 future.set_exception(reply)
             else:
@@ -155,7 +162,7 @@ class Connection:
         self._on_connect = on_connect  # gets the handshake's replies
         self._link: _Link | None = None  # the socket in use, once its handshake is written
         self._connecting: asyncio.Task[None] | None = None
-        self._queue: list[_Call] = []  # calls waiting for a socket
+        self._queue: list[Call] = []  # calls waiting for a socket
         self._queued: list[bytes] = []  # their commands
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0  # the deadline the timer is armed for
@@ -170,14 +177,14 @@ class Connection:
         """Whether a socket is up and its handshake written."""
         return self._link is not None
 
-    def send(self, command: bytes, deadline: float) -> asyncio.Future[Any]:
-        """Write `command`; the future resolves to its reply or fails (ReplyError, ...)."""
+    def send(self, command: bytes, deadline: float) -> Call:
+        """Write `command`; its call's future resolves to the reply or fails (ReplyError, ...)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        call = Call(future, deadline, time.monotonic())
         if self._closed:
             future.set_exception(LinkError("connection closed"))
-            return future
-        call = _Call(future, deadline, time.monotonic())
+            return call
         link = self._link
         if link is not None:
             link.write(call, command)
@@ -188,7 +195,7 @@ class Connection:
                 self._start_connecting(loop)
         if self._timer is None or (deadline < self._timer_at and self._overdue_at is None):
             self._arm(loop, deadline)
-        return future
+        return call
 
     async def connect(self) -> None:
         """Connect now unless connected, and wait for the handshake's replies.
@@ -207,8 +214,8 @@ class Connection:
 
     async def call_all(self, commands: Sequence[bytes], deadline: float) -> list[Any]:
         """Send `commands` (pipelined) and return their replies; raises on the first error."""
-        futures = [self.send(command, deadline) for command in commands]
-        return [await future for future in futures]
+        calls = [self.send(command, deadline) for command in commands]
+        return [await call.future for call in calls]
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -224,7 +231,7 @@ class Connection:
                 )
                 now = time.monotonic()
                 handshake = [
-                    _Call(loop.create_future(), now + self._connect_timeout_s, now)
+                    Call(loop.create_future(), now + self._connect_timeout_s, now)
                     for _ in self.handshake
                 ]
                 link.pending.extend(handshake)
@@ -287,7 +294,7 @@ class Connection:
 
     # -- deadlines ---------------------------------------------------------------------
 
-    def _waiting(self) -> list[_Call]:
+    def _waiting(self) -> list[Call]:
         pending = list(self._link.pending) if self._link is not None else []
         return pending + self._queue
 

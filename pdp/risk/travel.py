@@ -141,6 +141,7 @@ def _worst_travel(
     cos_phi2 = math.cos(phi2)
     floor_s = max(settings.min_elapsed_s, _MIN_ELAPSED_FLOOR_S)
     same_place_km = settings.same_place_km
+    skip_same_spot = same_place_km > 0.0  # 0 km apart is then never judged: skip the math
     impossible_kmh, impossible_km = settings.impossible_speed_kmh, settings.impossible_distance_km
     unlikely_kmh, unlikely_km = settings.unlikely_speed_kmh, settings.unlikely_distance_km
     sin, cos, asin, sqrt = math.sin, math.cos, math.asin, math.sqrt
@@ -148,8 +149,8 @@ def _worst_travel(
     best_pair: tuple[_Fields, str, str] | None = None  # earlier record, kind, level
     for fields in record.RECORD.iter_unpack(recent):
         then, lat1, lon1, accuracy1, _, ip1 = fields
-        if ip1 == skip_ip:
-            continue
+        if ip1 == skip_ip or (skip_same_spot and lat1 == latitude and lon1 == longitude):
+            continue  # the same IP; or the very same coordinates (a geo-IP city), 0 km
         phi1 = lat1 * _RADIANS
         half_dphi = (phi2 - phi1) / 2.0
         half_dlambda = (longitude - lon1) * _RADIANS / 2.0

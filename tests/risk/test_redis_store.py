@@ -555,3 +555,84 @@ def tls_redis_server_binary() -> str:
     if in_ci():
         pytest.fail(f"{reason}: CI must install it (.ci/run)", pytrace=False)
     pytest.skip(reason)
+
+
+def test_cluster_follows_moved_and_ask_redirections(redis_cluster: Any) -> None:
+    """A stale slot map (MOVED) and a slot being migrated (ASK): each call is followed once."""
+    from redis.crc import key_slot
+
+    slot = key_slot(key_of("u-moved"))
+    nodes = redis_cluster.nodes
+
+    def node_id(node: Any) -> str:
+        with node.client() as c:
+            return str(c.execute_command("CLUSTER MYID").decode())
+
+    def owner_of(slot: int) -> Any:
+        with nodes[0].client() as c:
+            for first, last, primary, *_ in c.execute_command("CLUSTER SLOTS"):
+                if first <= slot <= last:
+                    return next(n for n in nodes if n.port == primary[1])
+        raise AssertionError(slot)
+
+    owner = owner_of(slot)
+    other = next(n for n in nodes if n is not owner)
+    asked = next(f"u-{i}" for i in range(1_000_000) if key_slot(key_of(f"u-{i}")) == slot)
+
+    async def scenario() -> tuple[int, int]:
+        store = store_for(redis_cluster.url, redis_mode="cluster")
+        try:
+            assert await store.warm_up()
+            cluster = store.nodes
+            wrong = next(c for c in cluster.all() if c.port == other.port)
+            cluster._slots[slot] = wrong  # a stale map, as after a reshard
+            moved = await store.record_and_fetch("u-moved", sign_in(), record=True)
+            with owner.client() as c, other.client() as d:
+                d.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", node_id(owner))
+                c.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", node_id(other))
+            try:  # this user's key is not on the owner: it answers ASK (go to the importer)
+                await store.record_and_fetch(asked, sign_in(), record=True)
+            finally:
+                with owner.client() as c, other.client() as d:
+                    c.execute_command("CLUSTER SETSLOT", slot, "STABLE")
+                    d.execute_command("CLUSTER SETSLOT", slot, "STABLE")
+            return len(moved.recent), store.failures
+        finally:
+            await store.close()
+
+    recent, failures = asyncio.run(scenario())
+    assert (recent, failures) == (0, 0)
+    with owner.client() as c, other.client() as d:
+        assert c.zcard(key_of("u-moved")) == 1  # MOVED: written on the slot's owner
+        d.execute_command("READONLY")  # this connection may read a slot it does not own
+        assert d.execute_command("CLUSTER COUNTKEYSINSLOT", slot) == 1  # ASK: the importer
+
+
+LEAST_PRIVILEGE = (
+    "+evalsha", "+eval", "+script|load", "+ping", "+zrange", "+zadd", "+zremrangebyrank",
+    "+pexpire", "~pdp:*",
+)  # fmt: skip  # README, "State in Redis"
+
+
+def test_the_documented_least_privilege_acl_is_enough(redis_servers: Servers) -> None:
+    """An ACL user with only README's permissions warms up, records, reads, and reloads."""
+    server = redis_servers.start()
+    password = "lp/pa?ss#w@rd:"  # noqa: S105 - a throwaway server's password
+    with server.client() as c:
+        c.execute_command("ACL", "SETUSER", "pdp", "on", f">{password}", *LEAST_PRIVILEGE)
+    url = f"redis://pdp:{password}@127.0.0.1:{server.port}/0"
+
+    async def scenario() -> int:
+        store = store_for(url)
+        try:
+            assert await store.warm_up()
+            await store.record_and_fetch("u-1", sign_in(), record=True)
+            with server.client() as c:
+                c.script_flush()
+            history = await store.record_and_fetch("u-1", sign_in(1_001.0), record=False)
+            assert await store.ping()
+            return len(history.recent) // rec.SIZE
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == 1

@@ -43,7 +43,7 @@ def test_replies_resolve_their_calls_in_order(redis_server: RedisServer, loop_na
             deadline = time.monotonic() + 2
             commands = [encode(b"ECHO", b"%d" % i) for i in range(100)]
             commands.insert(50, encode(b"NOSUCHCOMMAND"))
-            futures = [connection.send(command, deadline) for command in commands]
+            futures = [connection.send(command, deadline).future for command in commands]
             return await asyncio.gather(*futures, return_exceptions=True)
         finally:
             connection.close()
@@ -78,7 +78,7 @@ def test_a_reply_read_late_because_the_loop_was_blocked_is_a_success(
             loop = asyncio.get_running_loop()
             loop.call_later(BUDGET_S, wake_and_block)
             deadline = time.monotonic() + BUDGET_S
-            futures = [connection.send(encode(b"PING"), deadline) for _ in range(5)]
+            futures = [connection.send(encode(b"PING"), deadline).future for _ in range(5)]
             replies = await asyncio.gather(*futures, return_exceptions=True)
             return replies, connection.late_reads
         finally:
@@ -107,10 +107,10 @@ def test_no_reply_fails_at_the_deadline_and_the_late_reply_is_dropped(
             for _ in range(3):
                 started = time.monotonic()
                 with pytest.raises(DeadlineError):
-                    await connection.send(encode(b"ECHO", b"lost"), started + BUDGET_S)
+                    await connection.send(encode(b"ECHO", b"lost"), started + BUDGET_S).future
                 took.append(time.monotonic() - started)
             server.resume()
-            reply = await connection.send(encode(b"ECHO", b"mine"), time.monotonic() + 2)
+            reply = await connection.send(encode(b"ECHO", b"mine"), time.monotonic() + 2).future
             return took, reply
         finally:
             if server.paused:
@@ -135,11 +135,12 @@ def test_a_connection_is_remade_after_the_server_restarts(redis_servers: Servers
             server.kill()
             failure = None
             try:
-                await connection.send(encode(b"PING"), time.monotonic() + 1)
+                await connection.send(encode(b"PING"), time.monotonic() + 1).future
             except LinkError as exc:
                 failure = exc
             server.start()
-            reply = await connection.send(encode(b"CLIENT", b"GETNAME"), time.monotonic() + 1)
+            name = encode(b"CLIENT", b"GETNAME")
+            reply = await connection.send(name, time.monotonic() + 1).future
             return failure, reply, len([c for c in [connection] if c.connected])
         finally:
             connection.close()
@@ -161,9 +162,9 @@ def test_a_silent_connection_is_dropped_and_remade(redis_servers: Servers) -> No
             server.pause()
             for _ in range(4):
                 with pytest.raises((DeadlineError, LinkError)):
-                    await connection.send(encode(b"PING"), time.monotonic() + 0.05)
+                    await connection.send(encode(b"PING"), time.monotonic() + 0.05).future
             server.resume()
-            reply: bytes = await connection.send(encode(b"PING"), time.monotonic() + 2)
+            reply: bytes = await connection.send(encode(b"PING"), time.monotonic() + 2).future
             return reply
         finally:
             if server.paused:

@@ -19,6 +19,7 @@ from pdp.risk.travel import (
     detect,
     haversine_km,
     level_of,
+    travel_window_s,
 )
 
 DEFAULTS = TravelSettings()
@@ -393,3 +394,37 @@ def test_a_larger_accuracy_radius_never_raises_the_level(
     levels = ["none", "low", "medium", "high"]
     before = levels.index(level_of(detect(history, current, DEFAULTS)))
     assert levels.index(level_of(detect(history, vaguer, DEFAULTS))) <= before
+
+
+def test_the_travel_window_is_about_25_hours_by_default() -> None:
+    """Half the Earth's circumference at 805 km/h, plus a second: about 24.9 h."""
+    assert travel_window_s(DEFAULTS) == pytest.approx(math.pi * EARTH_RADIUS_KM / 805 * 3600 + 1)
+    assert 24 * HOUR < travel_window_s(DEFAULTS) < 25 * HOUR
+    assert travel_window_s(dataclasses.replace(DEFAULTS, unlikely_speed_kmh=0.0)) == math.inf
+
+
+# Times spread over 5 days, so that many pairs fall outside the travel window.
+wide_times = st.integers(min_value=int(T0) - 5 * 86_400, max_value=int(T0) + 5 * 86_400).map(float)
+wide_places = st.builds(
+    Place,
+    time=wide_times,
+    latitude=latitudes,
+    longitude=longitudes,
+    accuracy_radius_km=st.floats(min_value=0.0, max_value=50.0),
+    country=st.sampled_from(["", "FR", "US"]),
+    ip_address=st.sampled_from(["192.0.2.1", "192.0.2.2", "2001:db8::1"]),
+)
+
+
+@PROPERTIES
+@given(history=st.lists(wide_places, max_size=12), current=wide_places)
+def test_judging_the_travel_window_alone_finds_the_same_travel(
+    history: list[Place], current: Place
+) -> None:
+    """What the stores return (the travel window only) yields the travel detection of all."""
+    window = travel_window_s(DEFAULTS)
+    recent = [p for p in history if abs(p.time - current.time) <= window]
+    travel = {IMPOSSIBLE_TRAVEL, UNLIKELY_TRAVEL}
+    everything = [d for d in detect(history, current, DEFAULTS) if d.kind in travel]
+    windowed = [d for d in detect(recent, current, DEFAULTS) if d.kind in travel]
+    assert windowed == everything
