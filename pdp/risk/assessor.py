@@ -8,8 +8,9 @@ order, each step ending the work when it says so:
 3. An IP in a trusted range (named locations marked trusted, and `trusted_ranges`, e.g.
    VPN / proxy egress) says nothing about where the person is: not judged, not stored.
 4. Geo-IP fills the location (`GeoResolver`); a sign-in with none is not judged or stored.
-5. ONE `RiskStore.record_and_fetch`: the history before this sign-in, recording it in the
-   same round trip under `RecordPolicy.EVALUATED`; then `travel.detect` judges it.
+5. The sign-in becomes a record (`pdp.risk.record`) and ONE `RiskStore.record_and_fetch`
+   returns what the judgement needs (the travel window, the country summary), recording it
+   in the same round trip under `RecordPolicy.EVALUATED`; then `travel.judge` judges it.
 
 Under `RecordPolicy.ALLOWED` the read records nothing, and the Decider calls
 `record_allowed` after an allow decision: that costs a second round trip per allowed
@@ -148,11 +149,6 @@ class HistoryAssessor:
         located = self._located(ctx, compiled)
         if located is not None:
             await self._call(located.user_id, record.of_context(located), True)
-
-    def place_of(self, ctx: SignInContext, compiled: CompiledPolicySet) -> Place | None:
-        """Where this sign-in happened, or None when it is not judged nor stored."""
-        located = self._located(ctx, compiled)
-        return None if located is None else place_of(located)
 
     def _located(self, ctx: SignInContext, compiled: CompiledPolicySet) -> SignInContext | None:
         """The context with its location, or None when it is not judged nor stored."""

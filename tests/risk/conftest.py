@@ -9,6 +9,7 @@ talks to a Redis the tests did not start.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -17,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,18 @@ class Servers:
         """Kill every server started (resuming paused ones is not needed for SIGKILL)."""
         for server in self.started:
             server.kill()
+
+
+def run_on(loop_name: str, main: Coroutine[Any, Any, Any]) -> Any:
+    """Run `main` on the named event loop: asyncio's, or uvloop (pdp serve's when installed)."""
+    if loop_name == "uvloop":
+        uvloop = pytest.importorskip("uvloop", reason="uvloop is a dev dependency")
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(main)
+    return asyncio.run(main)
+
+
+LOOPS = pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import LOOPS, run_on
 
 from pdp.risk import record as rec
 from pdp.risk.assessment import Place
@@ -52,18 +52,6 @@ def sent_by_clients(before: dict[str, int], after: dict[str, int]) -> dict[str, 
     """Commands clients sent between two readings: not the script's own, not the test's INFO."""
     delta = {name: after[name] - before.get(name, 0) for name in after}
     return {n: d for n, d in delta.items() if d and n not in SCRIPT_COMMANDS | {"info"}}
-
-
-def run_on(loop_name: str, main: Coroutine[Any, Any, Any]) -> Any:
-    """Run `main` on the named event loop: asyncio's, or uvloop (pdp serve's when installed)."""
-    if loop_name == "uvloop":
-        uvloop = pytest.importorskip("uvloop", reason="uvloop is a dev dependency")
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(main)
-    return asyncio.run(main)
-
-
-LOOPS = pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
 
 
 def test_warm_up_loads_the_script_and_every_call_is_one_evalsha(redis_server: RedisServer) -> None:

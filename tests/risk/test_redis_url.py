@@ -95,7 +95,7 @@ def test_pdp_serve_refuses_a_bad_redis_url_in_one_line(args: list[str], expected
 
 
 def test_pdp_evaluate_refuses_a_bad_redis_url_in_one_line() -> None:
-    """`pdp evaluate --redis-url http://...`: exit 2 and one line, the password redacted."""
+    """`pdp evaluate --redis-url http://...`: a start-up error, one line, the password redacted."""
     command = [
         sys.executable, "-m", "pdp", "evaluate", "--policies", "examples/ai-workspace",
         "--request", "examples/requests/travel/1-paris.json",
@@ -104,7 +104,8 @@ def test_pdp_evaluate_refuses_a_bad_redis_url_in_one_line() -> None:
     done = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == 1, done.stderr
     assert done.stderr.strip().splitlines() == [
-        "pdp evaluate: --redis-url 'http://u:***@h:1': the scheme must be redis:// or rediss://"
+        "pdp evaluate: risk settings: --redis-url 'http://u:***@h:1': the scheme must be"
+        " redis:// or rediss://"
     ]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
+from conftest import LOOPS, run_on
 
 from pdp.risk.redis_wire import Connection, DeadlineError, LinkError, ReplyError, encode
 
@@ -19,18 +19,6 @@ if TYPE_CHECKING:
     from conftest import RedisServer, Servers
 
 BUDGET_S = 0.005
-
-
-def run_on(loop_name: str, main: Coroutine[Any, Any, Any]) -> Any:
-    """Run `main` on asyncio's loop or on uvloop."""
-    if loop_name == "uvloop":
-        uvloop = pytest.importorskip("uvloop", reason="uvloop is a dev dependency")
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(main)
-    return asyncio.run(main)
-
-
-LOOPS = pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
 
 
 @LOOPS
