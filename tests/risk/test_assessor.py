@@ -333,3 +333,44 @@ def test_a_month_old_history_does_not_make_a_country_familiar(
     assessor = build_assessor(RiskSettings())
     *_, early = _judge_then(assessor, risky_compiled, *map(sign_in, french), sign_in(soon))
     assert [d.kind for d in early.detections] == ["unfamiliarLocation"]
+
+
+def test_metrics_count_round_trips_failures_and_refusals_apart(
+    redis_servers: Servers, risky_compiled: CompiledPolicySet
+) -> None:
+    """As pdp serve wires them: seconds for replies only, errors by reason, refusals alone."""
+    from prometheus_client import REGISTRY
+
+    from pdp.runtime.risk import open_assessor
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    names = (
+        ("pdp_risk_store_seconds_count", {}),
+        ("pdp_risk_store_errors_total", {"reason": "connection"}),
+        ("pdp_risk_store_refusals_total", {}),
+    )
+    server = redis_servers.start()
+    before = [sample(name, **labels) for name, labels in names]
+
+    async def scenario() -> None:
+        settings = RiskSettings(
+            redis_url=server.url, redis_timeout_ms=2_000, breaker_min_calls=3, breaker_reset_s=60
+        )
+        assessor = await open_assessor(settings)
+        try:
+            for n in range(2):
+                place = dataclasses.replace(PARIS, time=T0 + n)
+                assert not (await assessor.assess(sign_in(place), risky_compiled)).degraded
+            server.kill()
+            for n in range(6):
+                place = dataclasses.replace(PARIS, time=T0 + 10 + n)
+                assert (await assessor.assess(sign_in(place), risky_compiled)).degraded
+        finally:
+            await assessor.close()
+
+    asyncio.run(scenario())
+    after = [sample(name, **labels) for name, labels in names]
+    # 2 replies; then 2 connection failures open the breaker (2 of 4 calls), 4 refusals.
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2, 4]
