@@ -558,10 +558,7 @@ async def run(args: argparse.Namespace, root: Path, redis_pid: int) -> list[str]
 
 def _share(counts: Counter[str]) -> str:
     total = counts.total() or 1
-    return ", ".join(
-        f"{k.lower()} {100 * n / total:.0f}%"
-        for k, n in counts.most_common()
-    )
+    return ", ".join(f"{k.lower()} {100 * n / total:.0f}%" for k, n in counts.most_common())
 
 
 def memory_figures(users: int, seed: int) -> list[str]:
