@@ -105,6 +105,7 @@ class _Link(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.owner._opening = self  # the attempt's socket, for its owner to close if need be
 
     def data_received(self, data: bytes) -> None:
         reader = self._reader
@@ -161,6 +162,7 @@ class Connection:
         self._stale_s = stale_s
         self._on_connect = on_connect  # gets the handshake's replies
         self._link: _Link | None = None  # the socket in use, once its handshake is written
+        self._opening: _Link | None = None  # the socket a connection attempt just opened
         self._connecting: asyncio.Task[None] | None = None
         self._queue: list[Call] = []  # calls waiting for a socket
         self._queued: list[bytes] = []  # their commands
@@ -219,16 +221,19 @@ class Connection:
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        link: _Link | None = None
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                _, link = await loop.create_connection(
+                await loop.create_connection(
                     lambda: _Link(self),
                     self.host,
                     self.port,
                     ssl=self._ssl,
                     server_hostname=self.host if self._ssl is not None else None,
                 )
+                # The socket as connection_made registered it: a cancellation landing just as
+                # create_connection returns would lose its return value, never the socket.
+                link = self._opening
+                assert link is not None
                 now = time.monotonic()
                 handshake = [
                     Call(loop.create_future(), now + self._connect_timeout_s, now)
@@ -246,14 +251,18 @@ class Connection:
         except (OSError, TimeoutError, ReplyError, ssl.SSLError, ValueError) as exc:
             self.last_error = _describe(exc, self._connect_timeout_s)
             failure = LinkError(self.last_error)
-            self._drop(link, failure)
+            self._drop(self._opening, failure)
             queue, self._queue, self._queued = self._queue, [], []
             for call in queue:
                 if not call.future.done():
                     call.future.set_exception(failure)
             raise failure from None
+        except BaseException:  # cancelled (closed): the socket must not outlive the attempt
+            self._drop(self._opening, LinkError("connection closed"))
+            raise
         finally:
             self._connecting = None
+            self._opening = None
 
     def _drop(self, link: _Link | None, failure: Exception) -> None:
         """Stop using `link`: abort its socket and fail its calls."""
@@ -282,10 +291,12 @@ class Connection:
         if self._connecting is not None:
             self._connecting.cancel()
         closed = LinkError("connection closed")
+        if self._opening is not None and self._opening is not self._link:
+            self._drop(self._opening, closed)
         link, self._link = self._link, None
         if link is not None:
-            if link.transport is not None:
-                link.transport.close()
+            if link.transport is not None:  # abort: nothing queued is wanted any more, and a
+                link.transport.abort()  # graceful close waits for a peer that may be gone
             link.fail(closed)
         queue, self._queue, self._queued = self._queue, [], []
         for call in queue:

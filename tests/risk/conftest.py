@@ -9,7 +9,6 @@ talks to a Redis the tests did not start.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import os
@@ -18,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -223,18 +222,6 @@ class Servers:
             server.kill()
 
 
-def run_on(loop_name: str, main: Coroutine[Any, Any, Any]) -> Any:
-    """Run `main` on the named event loop: asyncio's, or uvloop (pdp serve's when installed)."""
-    if loop_name == "uvloop":
-        uvloop = pytest.importorskip("uvloop", reason="uvloop is a dev dependency")
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(main)
-    return asyncio.run(main)
-
-
-LOOPS = pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
-
-
 @pytest.fixture
 def redis_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """A factory of throwaway redis-server processes, all killed after the test."""
@@ -304,6 +291,21 @@ def _form_cluster(nodes: list[RedisServer]) -> None:
             return
         time.sleep(0.05)
     pytest.fail("the 3-node Redis Cluster did not reach cluster_state:ok")
+
+
+@pytest.fixture
+def start_cluster(redis_servers: Servers) -> Callable[[], Cluster]:
+    """Starts a three-node Cluster of the test's own (which it may break), killed after."""
+
+    def start() -> Cluster:
+        options = ("--cluster-enabled", "yes", "--cluster-node-timeout", "15000")
+        nodes = [
+            redis_servers.start(*options, "--cluster-config-file", "nodes.conf") for _ in range(3)
+        ]
+        _form_cluster(nodes)
+        return Cluster(nodes)
+
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import LOOPS, run_on
+from event_loops import LOOPS, run_on
 
 from pdp.risk import record as rec
 from pdp.risk.assessment import Place
@@ -23,7 +23,9 @@ from pdp.risk.settings import RiskSettings, TravelSettings
 from pdp.risk.store import RiskStoreUnavailable
 
 if TYPE_CHECKING:
-    from conftest import RedisServer, Servers
+    from collections.abc import Callable
+
+    from conftest import Cluster, RedisServer, Servers
 
 PARIS = Place(1_000.0, 48.8566, 2.3522, 20.0, "FR", "192.0.2.10")
 SLACK_S = 0.020
@@ -389,15 +391,10 @@ def test_cluster_routes_keys_to_their_slots_with_one_command(
     assert all(set(s) == {"evalsha"} for s in sent), sent  # no MOVED retries, no other command
 
 
-def test_cluster_with_a_node_down_starts_degraded(redis_servers: Servers) -> None:
+def test_cluster_with_a_node_down_starts_degraded(start_cluster: Callable[[], Cluster]) -> None:
     """A Cluster node down at start: warm-up says so (no exception); other nodes still serve."""
-    options = ("--cluster-enabled", "yes", "--cluster-node-timeout", "15000")
-    nodes = [redis_servers.start(*options, "--cluster-config-file", "n.conf") for _ in range(3)]
-    from conftest import Cluster, _form_cluster
-
-    _form_cluster(nodes)
-    cluster = Cluster(nodes)
-    nodes[2].kill()
+    cluster = start_cluster()
+    cluster.nodes[2].kill()
 
     async def scenario() -> tuple[bool, int, int]:
         store = store_for(cluster.url, redis_mode="cluster", budget_ms=200)

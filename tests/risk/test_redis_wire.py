@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import LOOPS, run_on
+from event_loops import LOOPS, run_on
 
 from pdp.risk.redis_wire import Connection, DeadlineError, LinkError, ReplyError, encode
 
@@ -160,3 +160,40 @@ def test_a_silent_connection_is_dropped_and_remade(redis_servers: Servers) -> No
             connection.close()
 
     assert asyncio.run(scenario()) == b"PONG"
+
+
+@LOOPS
+def test_closing_while_connecting_leaves_no_socket_open(
+    redis_servers: Servers, loop_name: str
+) -> None:
+    """Closed while its handshake waits on a paused Redis: the socket is closed, calls fail."""
+    import gc
+    import warnings
+
+    server = redis_servers.start()
+
+    async def scenario() -> BaseException | None:
+        connection = Connection("127.0.0.1", server.port, handshake=[encode(b"PING")])
+        server.pause()
+        try:
+            call = connection.send(encode(b"PING"), time.monotonic() + 5)
+            for _ in range(50):  # until the socket is open and the handshake written
+                await asyncio.sleep(0.01)
+                if connection.connected:
+                    break
+            assert connection.connected
+            connection.close()
+            try:
+                await call.future
+            except LinkError as exc:
+                return exc
+            return None
+        finally:
+            server.resume()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        failure = run_on(loop_name, scenario())
+        gc.collect()
+    assert isinstance(failure, LinkError)
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], caught
