@@ -106,7 +106,8 @@ def test_no_reply_fails_at_the_deadline_and_the_late_reply_is_dropped(
             connection.close()
 
     took, reply = run_on(loop_name, scenario())
-    assert all(BUDGET_S <= t < BUDGET_S + 0.02 for t in took), took
+    assert all(t >= BUDGET_S for t in took), took  # never before the deadline
+    assert sum(t >= BUDGET_S + 0.02 for t in took) <= 1, took  # one late worker turn at most
     assert reply == b"mine"
 
 
