@@ -1,8 +1,8 @@
 """Geo resolution: where a sign-in's IP address is, when the gateway did not say.
 
-Owns the order of issue 3: the gateway's `network.geo` (latitude/longitude already in the
-context) wins; else ONE lookup in a MaxMind-format database (GeoLite2/GeoIP2 City or
-Country), read with the `maxminddb` C reader, memory-mapped; else unknown. Addresses that
+Owns the order in which a place is found: the gateway's `network.geo` (latitude/longitude
+already in the context) wins; else ONE lookup in a MaxMind-format database (GeoLite2/GeoIP2
+City or Country), read with the `maxminddb` C reader, memory-mapped; else unknown. Addresses that
 name no place (private, reserved, loopback, link-local, multicast, unspecified, CGNAT) are
 never looked up. A database that cannot be opened fails at construction (a startup error),
 never during a request; a lookup miss leaves the context as it was.
