@@ -35,7 +35,9 @@ NOT_APPLIED_RESULTS: Final = frozenset(
     {Result.NOT_APPLIED, Result.NOT_ENABLED, Result.REPORT_ONLY_NOT_APPLIED}
 )
 _CACHE_LIMIT: Final = 4096
-_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# allow_nan=False: a number that is not finite is written as null by the code below, and
+# this encoder refuses any that slipped through rather than write a line that is not JSON.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _dumps = _ENCODER.encode  # built once: json.dumps with options builds an encoder per call
 
 
@@ -119,7 +121,8 @@ class AuditLine:
             version = _dumps(decision.policy_version)
             tail = f',"appliedConditionalAccessPolicies":{policies},"policyVersion":{version}'
         head = _dumps(record)[:-1]  # the object without its closing brace
-        return f'{head}{tail},"latencyMs":{round(latency_s * 1000, 3)!r}}}\n'
+        latency = repr(round(latency_s * 1000, 3)) if math.isfinite(latency_s) else "null"
+        return f'{head}{tail},"latencyMs":{latency}}}\n'
 
     def _iso(self, when: float) -> str:
         """ISO 8601 UTC with milliseconds; the seconds part formatted once per second."""
@@ -162,8 +165,8 @@ class AuditLine:
         out: dict[str, Any] = {
             "riskEventType": detection.kind,
             "riskLevel": detection.level,
-            "distanceKm": round(detection.distance_km, 1),
-            "speedKmh": round(detection.speed_kmh, 1),
+            "distanceKm": _rounded(detection.distance_km),
+            "speedKmh": _rounded(detection.speed_kmh),
         }
         if detection.previous is not None:
             out["previous"] = self._place(detection.previous)
@@ -174,33 +177,43 @@ class AuditLine:
     def _place(self, place: Place) -> dict[str, Any]:
         ip = place.ip_address
         return {
-            "time": _rfc3339(place.time),
+            "time": _rfc3339(place.time) if math.isfinite(place.time) else None,
             "countryOrRegion": place.country,
-            "latitude": place.latitude,
-            "longitude": place.longitude,
+            "latitude": _finite(place.latitude),
+            "longitude": _finite(place.longitude),
             "ipAddress": truncate_ip(ip) if self._hide_ip else ip,
         }
 
 
 def _location(ctx: SignInContext, decision: Decision | None) -> dict[str, Any]:
     """The gateway's geo when it sent one, else where pdp's risk detection placed the sign-in."""
-    if ctx.country or ctx.latitude is not None or ctx.longitude is not None:
+    latitude, longitude = _finite(ctx.latitude), _finite(ctx.longitude)
+    if ctx.country or latitude is not None or longitude is not None:
         place: dict[str, Any] = {"countryOrRegion": ctx.country}
-        if ctx.latitude is not None and ctx.longitude is not None:
-            place["geoCoordinates"] = {"latitude": ctx.latitude, "longitude": ctx.longitude}
+        if latitude is not None and longitude is not None:
+            place["geoCoordinates"] = {"latitude": latitude, "longitude": longitude}
         return place
     if decision is not None:
         for detection in decision.risk.detections:
             current = detection.current
             if current is not None:
+                latitude, longitude = _finite(current.latitude), _finite(current.longitude)
+                if latitude is None or longitude is None:
+                    return {"countryOrRegion": current.country}
                 return {
                     "countryOrRegion": current.country,
-                    "geoCoordinates": {
-                        "latitude": current.latitude,
-                        "longitude": current.longitude,
-                    },
+                    "geoCoordinates": {"latitude": latitude, "longitude": longitude},
                 }
     return {}
+
+
+def _finite(value: float | None) -> float | None:
+    """`value` when it is a finite number, else None (JSON has no NaN or Infinity)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _rounded(value: float) -> float | None:
+    return round(value, 1) if math.isfinite(value) else None
 
 
 def _rfc3339(seconds: float) -> str:

@@ -124,7 +124,16 @@ POLICY_SET_LOADED_SECONDS = Gauge(
 # -- audit log and workers ---------------------------------------------------------------------
 AUDIT_DROPPED = Counter(
     "pdp_audit_records_dropped_total",
-    "Audit records dropped because the audit writer's queue was full.",
+    "Audit records lost, by reason: queue_full (the writer's queue was over its byte "
+    "bound), write_failed (the file or pipe refused them: disk full, I/O error, deleted and "
+    "not recreatable), shutdown (still queued when shutdown's deadline passed, or after "
+    "close), record_failed (could not be built: a bug, logged).",
+    ("reason",),
+)
+AUDIT_TRUNCATED = Counter(
+    "pdp_audit_records_truncated_total",
+    "Audit records written with a field cut or a list capped to keep the line within its "
+    "bounds (the record's truncatedFields names them).",
 )
 WORKER_RESTARTS = Counter(
     "pdp_worker_restarts_total",
@@ -136,7 +145,7 @@ WORKER_RESTARTS = Counter(
 # metrics above when they are read (`pdp.observability.tally`).
 PUBLISHER = TallyPublisher(
     (GRPC_STARTED, GRPC_HANDLED, GRPC_HANDLING_SECONDS, DECISIONS, POLICY_RESULTS,
-     RISK_DEGRADED_DECISIONS)
+     RISK_DEGRADED_DECISIONS, AUDIT_DROPPED)
 )  # fmt: skip
 
 
