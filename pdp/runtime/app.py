@@ -7,7 +7,9 @@ gRPC server (`pdp.server.grpc_server`). It starts listening with health NOT_SERV
 compiles the first policy set (refusing to start on an invalid one), opens the forward-auth
 port, turns SERVING, then watches the policy path until SIGTERM or SIGINT.
 Shutdown: health NOT_SERVING, stop accepting on both ports, give calls in flight `--grace`
-seconds, close the risk assessor, publish the last metrics, write every queued audit record, return.
+seconds, close the risk assessor, publish the last metrics, write the queued audit records
+in what is left of the grace (at least `AUDIT_FLUSH_MIN_S`; a stalled sink's records are
+counted as dropped), return.
 `run_event_loop` runs a coroutine on uvloop when it is installed, else on asyncio's loop.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
@@ -41,6 +44,7 @@ from pdp.server.tls import server_credentials
 T = TypeVar("T")
 ORPHAN_CHECK_S: Final = 1.0
 PUBLISH_EVERY_S: Final = 1.0  # a worker of several publishes its counts to the shared files
+AUDIT_FLUSH_MIN_S: Final = 1.0  # the audit log's time to flush when calls used all the grace
 _log = structlog.get_logger(__name__)
 
 
@@ -110,6 +114,7 @@ async def serve(
         await stopping.wait()
         _log.info("stopping", grace_s=settings.grace_s)
     finally:
+        deadline = time.monotonic() + settings.grace_s  # shutdown's whole budget
         health.shutting_down()
         await _stop_serving(server, forward_auth, settings.grace_s)
         for task in tasks:
@@ -117,8 +122,8 @@ async def serve(
         await asyncio.gather(*tasks, return_exceptions=True)
         await close_assessor(assessor)
         observer.close()  # the last counts, into the metrics
-        if audit is not None:
-            audit.close()  # every queued record is written before this returns
+        if audit is not None:  # what is queued, written within the grace left (or 1 s)
+            audit.close(timeout=max(deadline - time.monotonic(), AUDIT_FLUSH_MIN_S))
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()
