@@ -67,8 +67,20 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         return command(args)
     except StartupError as exc:  # a setting, file or address that cannot be used: one line
-        print(f"pdp {args.name}: {exc}", file=sys.stderr)
+        print(f"pdp {args.name}: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_POLICIES
+
+
+def one_line(message: str) -> str:
+    """`message` on one line: its lines (a YAML error's, say) joined by "; "."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def _existing(path: Path) -> Path:
+    """The --policies path; a StartupError naming the flag when there is nothing there."""
+    if not path.exists():
+        raise StartupError(f"--policies {path}: no such file or directory")
+    return path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -219,6 +231,7 @@ def _rfc3339(value: str) -> float:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, os.environ, args.parser.error)
+    _existing(settings.policies)
     configure_logging(json=settings.log_format == "json")
     # Imported here: `evaluate` and `validate` need neither grpc's server nor its extras.
     from pdp.runtime.app import run_event_loop, serve  # noqa: PLC0415
@@ -261,7 +274,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         requests.append(request)
     store = PolicyStore()
     try:
-        store.load(args.policies)
+        store.load(_existing(args.policies))
     except PolicySetError as exc:
         _print_diagnostics(exc.diagnostics, sys.stderr)
         return EXIT_POLICIES

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from pdp.errors import StartupError
 from pdp.gateway.config import GatewayConfig, GatewayConfigError, load_gateway_config
 from pdp.risk.assessor import check_settings
 from pdp.risk.settings import FailureMode, RecordPolicy, RiskSettings
@@ -302,8 +303,11 @@ def settings_from_args(
     if v["gateway_config"] is not None:
         try:
             load_gateway_config(v["gateway_config"])  # refuse a bad file before serving
-        except (GatewayConfigError, OSError) as exc:
-            error(f"--gateway-config: {exc}")
+        except GatewayConfigError as exc:  # a file the server cannot use: exit 1, one line
+            raise StartupError(f"--gateway-config {exc}") from None
+        except OSError as exc:
+            path = v["gateway_config"]
+            raise StartupError(f"--gateway-config {path}: {exc.strerror or exc}") from None
     risk = RiskSettings(
         redis_url=v["redis_url"] or "",
         redis_mode=v["redis_mode"],

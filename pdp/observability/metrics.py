@@ -30,6 +30,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from pdp.errors import StartupError
 from pdp.observability.tally import TallyPublisher
 
 disable_created_metrics()  # type: ignore[no-untyped-call] # no *_created series: they double the series count for nothing
@@ -193,10 +194,12 @@ def label_names() -> Iterator[tuple[str, tuple[str, ...]]]:
 def start_metrics_server(host: str, port: int, registry: CollectorRegistry | None = None) -> Any:
     """Serve /metrics on host:port from a thread; returns the server (call .shutdown()).
 
-    Raises OSError naming the address when it cannot be bound.
+    Raises StartupError naming the flag and the address when it cannot be bound.
     """
     try:
         server, _ = start_http_server(port, addr=host, registry=registry or REGISTRY)
     except OSError as exc:
-        raise OSError(f"--metrics-port: cannot listen on {host}:{port}: {exc.strerror}") from exc
+        raise StartupError(
+            f"--metrics-port {port}: cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
     return server

@@ -78,7 +78,7 @@ def _reserve(listen: str) -> tuple[socket.socket, str]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError as exc:
-        raise OSError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
+        raise StartupError(f"--listen {listen}: cannot listen: {exc.strerror or exc}") from None
     return sock, f"{host}:{sock.getsockname()[1]}"
 
 
