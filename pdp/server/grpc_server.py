@@ -8,6 +8,7 @@ composition root (`pdp.runtime.app`) decides what goes in; this module only know
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Mapping
 
 import grpc
@@ -53,11 +54,33 @@ def build_server(
     streams = InFlight(STREAMS)  # health Watch and reflection: a budget of their own
     health.add_to_server(server, streams)
     add_reflection((SERVICE_NAME, *(more_services or {}), HEALTH_SERVICE), server, streams)
+    if not shared_port:
+        _check_bindable(listen)
     try:
         if credentials is None:
             port = server.add_insecure_port(listen)
         else:
             port = server.add_secure_port(listen, credentials)
     except RuntimeError as exc:
-        raise StartupError(f"cannot listen on {listen}: {exc}") from exc
+        raise StartupError(f"--listen {listen}: cannot listen: {exc}") from exc
     return server, port
+
+
+def _check_bindable(listen: str) -> None:
+    """Refuse an address in use (or not this host's) before grpc tries it.
+
+    grpc would refuse it too, but only after logging its own lines on stderr; a start-up
+    error is one line. Binding is tried the way grpc binds (SO_REUSEADDR) and let go.
+    """
+    host, _, port = listen.rpartition(":")
+    try:
+        addresses = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StartupError(f"--listen {listen}: cannot listen: {reason}") from None
