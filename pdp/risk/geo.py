@@ -33,7 +33,7 @@ class GeoDatabaseError(StartupError):
     """The GeoIP database at `path` could not be opened; `reason` says why."""
 
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"cannot open GeoIP database {path!r}: {reason}")
+        super().__init__(f"--geoip-db {path}: cannot open the GeoIP database: {reason}")
         self.path = path
         self.reason = reason
 
