@@ -146,7 +146,7 @@ def ip_address(value: str, field: str) -> Address:
                 packed = packed[12:]
         else:
             packed = socket.inet_pton(socket.AF_INET, raw)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: an embedded NUL character
         raise InvalidRequest(field, f"not an IPv4 or IPv6 address: {value!r}") from None
     if len(packed) == 4:
         parsed: Address = (socket.inet_ntop(socket.AF_INET, packed), int.from_bytes(packed), 4)
