@@ -48,5 +48,5 @@ def test_found_evaluate_inputs_keep_their_properties(server: FuzzServer, data: b
 
 def test_an_address_with_a_nul_character_is_an_invalid_request() -> None:
     """socket.inet_pton raises ValueError, not OSError, for a NUL: refused, naming the field."""
-    with pytest.raises(InvalidRequest, match="network.ip_address: not an IPv4 or IPv6"):
+    with pytest.raises(InvalidRequest, match=r"network\.ip_address: not an IPv4 or IPv6"):
         cv.ip_address("10.0.0.1\x00", "network.ip_address")
