@@ -224,7 +224,7 @@ class AuditLog:
             self._lost(lines, "audit_write_failed", exc.strerror or str(exc))
             return
         self._pending -= lines
-        if sink.regular and sink.deleted() and self._swap("deleted"):
+        if sink.named and sink.deleted() and self._swap("deleted"):
             # What went to the deleted file is lost to readers: write it to the new one.
             if tail:  # ...but for a torn line's rest, whose start is in the deleted file
                 data, lines = data[len(tail) :], lines - 1
@@ -294,6 +294,7 @@ class _Sink:
         self.fd = fd
         info = os.fstat(fd)
         self.regular = stat.S_ISREG(info.st_mode)
+        self.named = self.regular and target != STDOUT  # a file pdp can open again by name
         self.identity = (info.st_dev, info.st_ino)
         self.gone = False  # deleted and not recreatable: what is written here is lost
 
@@ -326,7 +327,7 @@ class _Sink:
 
     def moved(self) -> str | None:
         """Why the path no longer names this file ("replaced", "deleted"), or None."""
-        if not self.regular or self.target == STDOUT:
+        if not self.named:
             return None
         try:
             info = os.stat(self.target)  # noqa: PTH116 - one syscall per batch, no Path object

@@ -217,3 +217,37 @@ def test_a_deleted_file_that_cannot_be_created_again_counts_its_lines_lost(
     audit.close()
     assert dropped("write_failed") - before == 10
     assert not folder.exists()  # nothing was created under the old name
+
+
+def test_stdout_redirected_to_a_file_that_is_deleted_keeps_writing_to_it(tmp_path: Path) -> None:
+    """`--audit-log -` onto a file: pdp cannot reopen stdout by name, so it never tries."""
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from pdp.context import SignInContext
+        from pdp.errors import ErrorCode
+        from pdp.observability.audit import AuditLog
+        from pdp.observability.logging import configure_logging
+
+        configure_logging()  # records on stderr
+        audit = AuditLog("-")
+        os.unlink(sys.argv[1])
+        for n in range(50):
+            audit.put(SignInContext(request_id=str(n), time=0.0), None, 0.0, 0.0,
+                      ErrorCode.CANCELLED)
+        audit.close()
+        """
+    )
+    out = tmp_path / "stdout.jsonl"
+    with out.open("w") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(out)],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "audit_writer_failed" not in done.stderr
+    assert "audit_file_reopened" not in done.stderr
