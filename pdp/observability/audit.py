@@ -275,7 +275,10 @@ class AuditLog:
         return True
 
     def _finish(self) -> None:
+        if self._tail:  # one last try to complete a torn line, then it is lost
+            self._write(b"", 0)
         if self._tail:
+            self._tail = b""
             self._lost(1, "audit_write_failed", "a torn line could not be completed")
         sink = self._sink
         try:

@@ -29,7 +29,7 @@ DISK_FULL = textwrap.dedent(
     from pdp.observability.audit import AuditLog, _Sink
 
     path, limit, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    if mode == "complete":  # as when another process appended after the torn line
+    if mode != "cut":  # as when another process appended after the torn line
         _Sink.cut_back = lambda self, torn: False
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead
     audit = AuditLog(path)
@@ -46,7 +46,8 @@ DISK_FULL = textwrap.dedent(
     put_all(0, 300)
     torn = bool(audit._tail)
     resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
-    put_all(300, 100)
+    if mode != "close":  # "close": nothing more comes; close() completes the line
+        put_all(300, 100)
     audit.close()
     value = REGISTRY.get_sample_value
     print(json.dumps({
@@ -57,14 +58,16 @@ DISK_FULL = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("mode", ["cut back", "complete"])
+@pytest.mark.parametrize(
+    ("mode", "calls"), [("cut back", 400), ("complete", 400), ("close completes", 300)]
+)
 def test_disk_full_leaves_whole_lines_only_and_counts_every_lost_record(
-    tmp_path: Path, mode: str
+    tmp_path: Path, mode: str, calls: int
 ) -> None:
     """The line a full disk tore is cut off the file, or completed once there is space.
 
     Either way no two records share a line, every line parses, and what is missing is
-    exactly what was counted as lost.
+    exactly what was counted as lost. With nothing more to write, close() completes it.
     """
     path = tmp_path / "audit.jsonl"
     limit = 30_001  # mid-line: the write crossing it is short
@@ -81,9 +84,10 @@ def test_disk_full_leaves_whole_lines_only_and_counts_every_lost_record(
     ids = [r["id"] for r in records]
     assert len(ids) == len(set(ids))
     assert result["write_failed"] > 0
-    assert len(ids) + result["write_failed"] == 400
-    assert ids[-100:] == [f"{n:04d}" for n in range(300, 400)]  # all written once it could
-    assert result["torn"] is (mode == "complete")
+    assert len(ids) + result["write_failed"] == calls
+    if calls == 400:
+        assert ids[-100:] == [f"{n:04d}" for n in range(300, 400)]  # all written once it could
+    assert result["torn"] is (mode != "cut back")
     assert "audit_write_failed" in done.stdout  # structlog's default output
 
 
