@@ -8,6 +8,8 @@ risk store may return anything. `RecordBounds.render` builds one line within the
   at most `MAX_TEXT` characters; a longer one is cut and ends with `MARKER`;
 - lists are capped: `MAX_POLICIES` applied policies, `MAX_REQUIREMENTS` requirements,
   `MAX_DETECTIONS` risk detections, `MAX_MEMBERS` entries in each of their lists;
+- U+0085, U+2028 and U+2029, which JSON leaves raw but many line readers split at, are
+  written escaped: a record is one line however its reader splits lines;
 - the line, as UTF-8, is at most `MAX_LINE_BYTES`: were it longer (long strings that JSON
   escapes six-fold, with many policies), it is formatted again without its lists.
 
@@ -21,6 +23,7 @@ Runs on the audit writer's thread (not thread-safe: it remembers the tuples it c
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -40,6 +43,10 @@ MAX_MEMBERS: Final = 64  # of each list inside: a requirement's anyOf and policy
 MAX_LINE_BYTES: Final = 64 * 1024
 LISTS: Final = ("requirements", "riskDetections", "appliedConditionalAccessPolicies")
 _CACHE_LIMIT: Final = 4096
+# Characters JSON leaves as they are but line readers (Python's str.splitlines, older
+# JavaScript) take for line ends: written escaped, so one record is one line for them too.
+_LINE_BREAKS: Final = re.compile("[\x85\u2028\u2029]")
+_ESCAPED_BREAKS: Final = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 Policies = tuple[PolicyOutcome, ...]
 # The context's strings the record writes, and the record field each one is in.
 _CONTEXT_TEXT: Final = (
@@ -105,6 +112,8 @@ class RecordBounds:
     ) -> bytes:
         created, latency_s, failure = times
         text = self._line(ctx, decision, created=created, latency_s=latency_s, failure=failure)
+        if _LINE_BREAKS.search(text):  # JSON allows them raw; many line readers split there
+            text = text.translate(_ESCAPED_BREAKS)
         if cuts:  # one more member before the closing brace
             names = ",".join(f'"{name}"' for name in sorted(set(cuts)))
             text = f'{text[:-2]},"truncatedFields":[{names}]}}\n'

@@ -221,6 +221,15 @@ def test_numbers_that_are_not_finite_are_left_out_never_written_bare() -> None:
     assert record["location"] == {"countryOrRegion": "FR"}
 
 
+def test_characters_line_readers_split_at_are_written_escaped() -> None:
+    """U+2028, U+2029 and U+0085 are valid raw in JSON, but str.splitlines splits there."""
+    value = "a\u2028b\u2029c\x85d"
+    data, record = render(sign_in(user_id=value, device_id=value))
+    assert len(data.decode("utf-8").splitlines()) == 1
+    assert record["userId"] == value
+    assert b"\\u2028" in data
+
+
 def test_a_lone_surrogate_cannot_stop_the_line_being_written() -> None:
     """No way in lets one through; if one came, the line is still valid UTF-8 and JSON."""
     data, record = render(sign_in(device_id="d-\udc80"))
