@@ -75,7 +75,9 @@ edge_text = st.sampled_from(range(400)).flatmap(  # sampled_from draws about uni
         else st.text(min_size=1, max_size=4).map(lambda s: s * (1100 // len(s)))
         if n >= 380
         else st.one_of(
-            st.sampled_from(("", " ", "\t\n", "\x00", "\u2003", "a,b", "é" * 3, "\U0001f600")),
+            st.sampled_from(
+                ("", " ", "\t\n", "\x00", "\u2003", "\u2028", "\x85", "a,b", "é" * 3, "\U0001f600")
+            ),
             st.text(max_size=40),
         )
     )
@@ -378,7 +380,7 @@ def _claims(draw: st.DrawFn, has_subject: bool, tidy: bool) -> dict[str, Any] | 
     )
     if tidy:
         claims["amr"] = draw(st.lists(st.sampled_from(("pwd", "mfa", "fido", "wia")), max_size=2))
-        if "oid" in claims:
+        if has_subject and "oid" in claims:
             claims["oid"] = ADA
         return claims
     for name in ("amr", "acrs", "auth_time", "roles", "acct", "idp", "groups", "idtyp"):
