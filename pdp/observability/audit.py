@@ -87,7 +87,7 @@ class AuditLog:
         self._limit = queue_bytes
         self._bytes_in = 0  # estimated bytes ever queued: only put() writes it
         self._bytes_out = 0  # ...and taken off the queue: only the writer writes these two
-        self._ceiling = queue_bytes  # what _bytes_in may reach: _bytes_out + queue_bytes
+        self._ceiling = queue_bytes  # what _bytes_in may reach: _bytes_out + _limit
         self._full = CountTally(_QUEUE_FULL)  # put()'s drops, counted on the event loop
         PUBLISHER.add(self._full.publish)
         self._pending = 0  # lines taken off the queue, neither written nor counted lost
@@ -122,15 +122,16 @@ class AuditLog:
             size += ENTRY_BYTES * ids
         if ctx.explain and decision is not None:  # a fresh tuple of every policy, per call
             size += POLICY_BYTES * len(decision.policies)
-        queued = self._bytes_in + (size + CALL_BYTES)
-        if queued > self._ceiling or self._closed:
+        size += CALL_BYTES
+        queued = self._bytes_in + size
+        if queued > self._ceiling:  # full, or closed (the ceiling is then below zero)
             if self._closed:
                 _SHUTDOWN.inc()
             else:
                 self._full.count += 1
             return
         self._bytes_in = queued
-        self._queue.append((ctx, decision, created, latency_s, failure, size + CALL_BYTES))
+        self._queue.append((ctx, decision, created, latency_s, failure, size))
 
     def reopen(self) -> None:
         """Reopen the file before the next write (after logrotate moved it)."""
@@ -146,6 +147,7 @@ class AuditLog:
         if self._closed:
             return
         self._closed = True
+        self._limit = self._ceiling = -(1 << 62)  # put() refuses from now on
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._abandoned = True

@@ -15,8 +15,8 @@ risk store may return anything. `RecordBounds.render` builds one line within the
 
 A record that lost anything names the fields in `truncatedFields`, and
 `pdp_audit_records_truncated_total` counts it. Checking costs a few length reads per record
-and, per distinct policies tuple (the engine reuses them), one pass that is then
-remembered; a record within bounds is formatted from the very objects it came with.
+and, per distinct policies or requirements tuple (the engine reuses them), one pass that
+is then remembered; a record within bounds is formatted from the very objects it came with.
 Runs on the audit writer's thread (not thread-safe: it remembers the tuples it checked).
 """
 
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Final, TypeVar
 
 from pdp.context import SignInContext
 from pdp.engine.decision import Decision, PolicyOutcome, Requirement
@@ -48,6 +48,8 @@ _CACHE_LIMIT: Final = 4096
 _LINE_BREAKS: Final = re.compile("[\x85\u2028\u2029]")
 _ESCAPED_BREAKS: Final = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 Policies = tuple[PolicyOutcome, ...]
+Requirements = tuple[Requirement, ...]
+T = TypeVar("T")
 # The context's strings the record writes, and the record field each one is in.
 _CONTEXT_TEXT: Final = (
     ("request_id", "id"),
@@ -70,9 +72,10 @@ class RecordBounds:
 
     def __init__(self, line: AuditLine) -> None:
         self._line = line
-        # id(policies) -> (the tuple, the bounded tuple, whether it was cut); the tuple is
-        # kept, so its id cannot be reused while the entry lives.
+        # id(tuple) -> (the tuple, the bounded tuple, whether it was cut); the tuple is kept,
+        # so its id cannot be reused while the entry lives.
         self._policies: dict[int, tuple[Policies, Policies, bool]] = {}
+        self._requirements: dict[int, tuple[Requirements, Requirements, bool]] = {}
 
     def render(
         self,
@@ -112,7 +115,8 @@ class RecordBounds:
     ) -> bytes:
         created, latency_s, failure = times
         text = self._line(ctx, decision, created=created, latency_s=latency_s, failure=failure)
-        if _LINE_BREAKS.search(text):  # JSON allows them raw; many line readers split there
+        # JSON allows these raw; many line readers split there. (isascii() is a flag read.)
+        if not text.isascii() and _LINE_BREAKS.search(text):
             text = text.translate(_ESCAPED_BREAKS)
         if cuts:  # one more member before the closing brace
             names = ",".join(f'"{name}"' for name in sorted(set(cuts)))
@@ -143,14 +147,12 @@ class RecordBounds:
 
     def _decision(self, decision: Decision, cuts: list[str]) -> Decision:
         """`decision`, or a copy with its policies, requirements and detections bounded."""
-        policies = self._bounded_policies(decision.policies, cuts)
-        requirements = decision.requirements
-        if requirements and not _requirements_fit(requirements):
-            requirements = tuple(
-                Requirement(_texts(r.any_of), _texts(r.policy_ids))
-                for r in requirements[:MAX_REQUIREMENTS]
-            )
-            cuts.append("requirements")
+        policies = self._remembered(
+            decision.policies, _policies, "appliedConditionalAccessPolicies", self._policies, cuts
+        )
+        requirements = self._remembered(
+            decision.requirements, _requirements, "requirements", self._requirements, cuts
+        )
         risk = decision.risk
         detections = risk.detections
         if detections and not _detections_fit(detections):
@@ -176,18 +178,25 @@ class RecordBounds:
             policy_version=version,
         )
 
-    def _bounded_policies(self, policies: Policies, cuts: list[str]) -> Policies:
-        """The policies within bounds: checked once per tuple (the engine reuses them)."""
-        if not policies:
-            return policies
-        known = self._policies.get(id(policies))
-        if known is None or known[0] is not policies:
-            bounded, was_cut = _policies(policies)
-            if len(self._policies) >= _CACHE_LIMIT:
-                self._policies.clear()
-            known = self._policies[id(policies)] = (policies, bounded, was_cut)
+    def _remembered(
+        self,
+        value: tuple[T, ...],
+        bound: Callable[[tuple[T, ...]], tuple[tuple[T, ...], bool]],
+        field: str,
+        table: dict[int, tuple[tuple[T, ...], tuple[T, ...], bool]],
+        cuts: list[str],
+    ) -> tuple[T, ...]:
+        """`value` within bounds, checked once per tuple: the engine reuses its tuples."""
+        if not value:
+            return value
+        known = table.get(id(value))
+        if known is None or known[0] is not value:
+            bounded, was_cut = bound(value)
+            if len(table) >= _CACHE_LIMIT:
+                table.clear()
+            known = table[id(value)] = (value, bounded, was_cut)
         if known[2]:
-            cuts.append("appliedConditionalAccessPolicies")
+            cuts.append(field)
         return known[1]
 
 
@@ -215,10 +224,16 @@ def _policies(policies: Policies) -> tuple[Policies, bool]:
     return bounded, True
 
 
-def _requirements_fit(requirements: tuple[Requirement, ...]) -> bool:
-    return len(requirements) <= MAX_REQUIREMENTS and all(
+def _requirements(requirements: Requirements) -> tuple[Requirements, bool]:
+    """(the requirements within bounds, whether anything was cut)."""
+    if len(requirements) <= MAX_REQUIREMENTS and all(
         _fit(r.any_of) and _fit(r.policy_ids) for r in requirements
+    ):
+        return requirements, False
+    bounded = tuple(
+        Requirement(_texts(r.any_of), _texts(r.policy_ids)) for r in requirements[:MAX_REQUIREMENTS]
     )
+    return bounded, True
 
 
 def _detections_fit(detections: tuple[Detection, ...]) -> bool:
