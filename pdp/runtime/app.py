@@ -122,8 +122,7 @@ async def serve(
         await asyncio.gather(*tasks, return_exceptions=True)
         await close_assessor(assessor)
         observer.close()  # the last counts, into the metrics
-        if audit is not None:  # what is queued, written within the grace left (or 1 s)
-            audit.close(timeout=max(deadline - time.monotonic(), AUDIT_FLUSH_MIN_S))
+        _close_audit(audit, deadline)
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()
@@ -131,6 +130,12 @@ async def serve(
             loop.remove_signal_handler(signum)
     _log.info("stopped", decisions=observer.decided)
     return observer.decided
+
+
+def _close_audit(audit: AuditLog | None, deadline: float) -> None:
+    """Write the queued audit records within the grace left (at least AUDIT_FLUSH_MIN_S)."""
+    if audit is not None:
+        audit.close(timeout=max(deadline - time.monotonic(), AUDIT_FLUSH_MIN_S))
 
 
 def _grpc_server(
