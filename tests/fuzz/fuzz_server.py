@@ -8,10 +8,9 @@ sends raw bytes to either method. The properties:
   never UNKNOWN or INTERNAL; an OK answer is only for bytes that are an EvaluateRequest,
   and it never allows a sign-in that names no subject (a user or service principal, after
   trimming) or no target (an application, a user action or an authentication context).
-- Check never answers an RPC error for a CheckRequest that reaches pdp's handler, never
-  UNKNOWN or INTERNAL for any bytes (bytes that are no CheckRequest are today refused by
-  grpc's deserializer before pdp's handler runs: `garbage_is_grpcs`), and never allows a
-  request drawn without a subject or a target.
+- Check never answers an RPC error to bytes that reach pdp's handler (any up to grpc's
+  own message cap: pdp decodes them itself), never allows bytes that are no CheckRequest,
+  and never allows a request drawn without a subject or a target.
 - The server survives: `assert_healthy` (after a run) finds it alive, SERVING, deciding a
   known request, with no bug logged (`evaluate_failed`, `check_failed`) and an audit log
   of strict JSON lines.
@@ -34,6 +33,7 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pdp.gateway.envoy import auth
+from pdp.limits import message_cap
 from pdp.v1 import pdp_pb2 as pb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,7 @@ KNOWN_REQUEST = ROOT / "examples" / "requests" / "engineer-prod-from-office.json
 EVALUATE = "/pdp.v1.PolicyDecisionService/Evaluate"
 CHECK = "/envoy.service.auth.v3.Authorization/Check"
 MAX_MESSAGE = 1024 * 1024  # pdp serve's default --max-message-bytes
+GRPC_MESSAGE_CAP = message_cap(MAX_MESSAGE)  # grpc's own limit, above pdp's
 NEVER = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
 EVALUATE_CODES = frozenset(
     {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -186,24 +187,21 @@ def check_evaluate(server: FuzzServer, data: bytes) -> None:
         raise Defect(f"Evaluate allowed a request without subject or target: {request}")
 
 
-def check_check(
-    server: FuzzServer, data: bytes, complete: bool | None, *, garbage_is_grpcs: bool = False
-) -> None:
-    """Send CheckRequest bytes (`complete`: drawn with a subject and a target, if known).
-
-    `garbage_is_grpcs`: bytes that are no CheckRequest are refused by grpc's deserializer,
-    before pdp's handler, with UNKNOWN; tolerate that (it is pinned by its own test).
-    """
+def check_check(server: FuzzServer, data: bytes, complete: bool | None) -> None:
+    """Send CheckRequest bytes (`complete`: drawn with a subject and a target, if known)."""
     code, body = server.call(CHECK, data)
     if code is not grpc.StatusCode.OK:
-        reached = len(data) <= MAX_MESSAGE and _parses(data)  # pdp's handler ran
-        if reached:
-            raise Defect(f"Check answered an RPC error ({code}) to a CheckRequest: {data!r}")
-        if code in NEVER and not garbage_is_grpcs:
-            raise Defect(f"Check answered {code} to {len(data)} bytes: {data[:120]!r}")
+        if len(data) <= GRPC_MESSAGE_CAP:  # it reached pdp's handler: a denial, never this
+            raise Defect(f"Check answered an RPC error ({code}) to {len(data)} bytes: {data!r}")
+        if code in NEVER:
+            raise Defect(f"Check answered {code} to {len(data)} bytes")
         return
     answer = auth.CheckResponse.FromString(body)
-    if complete is False and answer.status.code == 0:
+    if answer.status.code != 0:
+        return
+    if not _parses(data):
+        raise Defect(f"Check allowed bytes that are no CheckRequest: {data!r}")
+    if complete is False:
         request = auth.CheckRequest.FromString(data)
         raise Defect(f"Check allowed a request without subject or target: {request}")
 

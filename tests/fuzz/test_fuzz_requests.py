@@ -15,7 +15,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from fuzz_server import POLICIES, Defect, FuzzServer, check_check, check_evaluate, names_subject
+from fuzz_server import POLICIES, FuzzServer, check_check, check_evaluate, names_subject
 from fuzz_server import names_target as names_target_of
 from fuzz_strategies import Drawn, check_bytes, check_requests, evaluate_bytes, request_json
 from google.protobuf import json_format
@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pdp.cli import main
+from pdp.gateway.envoy import auth
 from pdp.v1 import pdp_pb2 as pb
 
 SUITE = settings(
@@ -73,23 +74,14 @@ def test_check_survives_mutated_request_bytes(server: FuzzServer) -> None:
     @SUITE
     @given(check_bytes())
     def run(data: bytes) -> None:
-        check_check(server, data, None, garbage_is_grpcs=True)
+        check_check(server, data, None)
 
     run()
     server.assert_healthy()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Check's requests are decoded by grpc's own deserializer, which answers UNKNOWN "
-    "to bytes that are no CheckRequest before pdp's handler runs (Check on raw bytes is "
-    "being done on the request path)",
-    raises=Defect,
-)
-def test_check_answers_bytes_that_are_no_check_request_without_unknown_or_internal(
-    server: FuzzServer,
-) -> None:
-    """Bytes that are no CheckRequest at all: refused, but never UNKNOWN or INTERNAL."""
+def test_check_denies_bytes_that_are_no_check_request(server: FuzzServer) -> None:
+    """Bytes that are no CheckRequest at all: a denial, never an RPC error or an allow."""
 
     @settings(SUITE, max_examples=30)
     @given(st.binary(min_size=1, max_size=64).filter(lambda b: not _is_check_request(b)))
@@ -97,11 +89,10 @@ def test_check_answers_bytes_that_are_no_check_request_without_unknown_or_intern
         check_check(server, data, None)
 
     run()
+    server.assert_healthy()
 
 
 def _is_check_request(data: bytes) -> bool:
-    from pdp.gateway.envoy import auth
-
     try:
         auth.CheckRequest.FromString(data)
     except Exception:  # noqa: BLE001 - any decode failure
