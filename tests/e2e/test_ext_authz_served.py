@@ -70,5 +70,6 @@ def test_serve_refuses_a_bad_gateway_config(tmp_path: Path) -> None:
         text=True,
         timeout=30,
     )
-    assert done.returncode == 2
-    assert "--gateway-config" in done.stderr
+    assert done.returncode == 1  # a file the server cannot use, like a bad --tls-cert
+    [line] = done.stderr.splitlines()
+    assert "--gateway-config" in line
