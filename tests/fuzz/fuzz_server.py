@@ -11,6 +11,8 @@ sends raw bytes to either method. The properties:
 - Check never answers an RPC error to bytes that reach pdp's handler (any up to grpc's
   own message cap: pdp decodes them itself), never allows bytes that are no CheckRequest,
   and never allows a request drawn without a subject or a target.
+- `pdp evaluate --request -` (in-process) exits 0 with JSON or 2 with one message, never a
+  traceback, and never allows a request without subject or target (`check_cli`).
 - The server survives: `assert_healthy` (after a run) finds it alive, SERVING, deciding a
   known request, with no bug logged (`evaluate_failed`, `check_failed`) and an audit log
   of strict JSON lines.
@@ -19,11 +21,13 @@ sends raw bytes to either method. The properties:
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import subprocess
 import sys
 import threading
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,6 +36,7 @@ import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from pdp.cli import main as pdp_main
 from pdp.gateway.envoy import auth
 from pdp.limits import message_cap
 from pdp.v1 import pdp_pb2 as pb
@@ -199,16 +204,43 @@ def check_check(server: FuzzServer, data: bytes, complete: bool | None) -> None:
     answer = auth.CheckResponse.FromString(body)
     if answer.status.code != 0:
         return
-    if not _parses(data):
+    if not is_check_request(data):
         raise Defect(f"Check allowed bytes that are no CheckRequest: {data!r}")
     if complete is False:
         request = auth.CheckRequest.FromString(data)
         raise Defect(f"Check allowed a request without subject or target: {request}")
 
 
-def _parses(data: bytes) -> bool:
+def is_check_request(data: bytes) -> bool:
+    """Whether `data` decodes as a CheckRequest."""
     try:
         auth.CheckRequest.FromString(data)
     except Exception:  # noqa: BLE001 - any decode failure
         return False
     return True
+
+
+def check_cli(text: str) -> None:
+    """Run `pdp evaluate --request -` on `text` in-process; raise Defect when it misbehaves.
+
+    Exit 0 with a JSON answer (never an allow without subject and target) or 2 with one
+    message on stderr and nothing on stdout; never a traceback, never another exit code.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    stdin, sys.stdin = sys.stdin, io.StringIO(text)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = pdp_main(["evaluate", "--policies", str(POLICIES), "--request", "-"])
+    finally:
+        sys.stdin = stdin
+    if code not in (0, 2) or "Traceback" in err.getvalue():
+        raise Defect(f"pdp evaluate exited {code}: {err.getvalue()}")
+    if code == 2:
+        if out.getvalue() or not err.getvalue().startswith("pdp evaluate: "):
+            raise Defect(f"a refusal wrote stdout {out.getvalue()!r}, stderr {err.getvalue()!r}")
+        return
+    answer = json.loads(out.getvalue())
+    if answer["decision"] == "DECISION_ALLOW":
+        request = json_format.Parse(text, pb.EvaluateRequest())
+        if not (names_subject(request) and names_target(request)):
+            raise Defect(f"pdp evaluate allowed a request without subject or target: {text}")

@@ -7,24 +7,13 @@ few seconds per test here; `scripts/fuzz_requests.py` runs the same properties f
 
 from __future__ import annotations
 
-import io
-import json
-import sys
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
-from pathlib import Path
 
 import pytest
-from fuzz_server import POLICIES, FuzzServer, check_check, check_evaluate, names_subject
-from fuzz_server import names_target as names_target_of
+from fuzz_server import FuzzServer, check_check, check_cli, check_evaluate, is_check_request
 from fuzz_strategies import Drawn, check_bytes, check_requests, evaluate_bytes, request_json
-from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from pdp.cli import main
-from pdp.gateway.envoy import auth
-from pdp.v1 import pdp_pb2 as pb
 
 SUITE = settings(
     max_examples=60,
@@ -84,7 +73,7 @@ def test_check_denies_bytes_that_are_no_check_request(server: FuzzServer) -> Non
     """Bytes that are no CheckRequest at all: a denial, never an RPC error or an allow."""
 
     @settings(SUITE, max_examples=30)
-    @given(st.binary(min_size=1, max_size=64).filter(lambda b: not _is_check_request(b)))
+    @given(st.binary(min_size=1, max_size=64).filter(lambda b: not is_check_request(b)))
     def run(data: bytes) -> None:
         check_check(server, data, None)
 
@@ -92,37 +81,12 @@ def test_check_denies_bytes_that_are_no_check_request(server: FuzzServer) -> Non
     server.assert_healthy()
 
 
-def _is_check_request(data: bytes) -> bool:
-    try:
-        auth.CheckRequest.FromString(data)
-    except Exception:  # noqa: BLE001 - any decode failure
-        return False
-    return True
-
-
-def test_cli_evaluate_survives_request_json(tmp_path: Path) -> None:
+def test_cli_evaluate_survives_request_json() -> None:
     """`pdp evaluate --request -`: exit 0 with JSON or 2 with a message, never a traceback."""
 
     @settings(SUITE, max_examples=40)
     @given(request_json())
     def run(text: str) -> None:
-        out, err = io.StringIO(), io.StringIO()
-        stdin, sys.stdin = sys.stdin, io.StringIO(text)
-        try:
-            with redirect_stdout(out), redirect_stderr(err):
-                code = main(["evaluate", "--policies", str(POLICIES), "--request", "-"])
-        finally:
-            sys.stdin = stdin
-        assert code in (0, 2), err.getvalue()
-        assert "Traceback" not in err.getvalue()
-        if code == 2:
-            assert out.getvalue() == ""
-            assert err.getvalue().startswith("pdp evaluate: ")
-            return
-        answer = json.loads(out.getvalue())
-        if answer["decision"] == "DECISION_ALLOW":
-            request = json_format.Parse(text, pb.EvaluateRequest())
-            assert names_subject(request), text
-            assert names_target_of(request), text
+        check_cli(text)
 
     run()
