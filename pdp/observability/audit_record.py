@@ -66,6 +66,11 @@ class AuditLine:
         # The engine hands out the same tuple for the same outcome, so identity is the key;
         # the tuple is kept, so its id cannot be reused while the entry lives.
         self._policies: dict[int, tuple[tuple[PolicyOutcome, ...], str, str]] = {}
+        # The text of the record's parts that repeat, for calls with a decision and no risk
+        # detection: what the sign-in says (keyed by its ContentMemo, or by the fields), and
+        # what the decision says (keyed by the identity of the engine's outcome objects).
+        self._signins: dict[object, tuple[object, str]] = {}
+        self._outcomes: dict[tuple[object, ...], tuple[Decision, str]] = {}
 
     def __call__(
         self,
@@ -80,6 +85,8 @@ class AuditLine:
 
         `failure` says why a call got no decision (`decision` is then None).
         """
+        if decision is not None and not decision.risk.detections and math.isfinite(latency_s):
+            return self._repeated(ctx, decision, created, latency_s)
         ip = ctx.ip_address
         if self._hide_ip and ip:
             ip = truncate_ip(ip)
@@ -123,6 +130,108 @@ class AuditLine:
         head = _dumps(record)[:-1]  # the object without its closing brace
         latency = repr(round(latency_s * 1000, 3)) if math.isfinite(latency_s) else "null"
         return f'{head}{tail},"latencyMs":{latency}}}\n'
+
+    def _repeated(
+        self, ctx: SignInContext, decision: Decision, created: float, latency_s: float
+    ) -> str:
+        """The line of a decided call without detections, from the text of repeated parts.
+
+        The same text `__call__`'s general path builds: a sign-in's part depends on its
+        fields alone, a decision's on its outcome objects, level and version alone.
+        """
+        memo = ctx.memo
+        key: object = (
+            memo
+            if memo is not None
+            else (
+                ctx.user_id,
+                ctx.service_principal_id,
+                ctx.application_id,
+                ctx.ip_address,
+                ctx.country,
+                ctx.latitude,
+                ctx.longitude,
+                ctx.device_id,
+                ctx.platform,
+                ctx.compliant,
+                ctx.trust_type,
+                ctx.client_app_type,
+            )
+        )
+        found = self._signins.get(id(key) if memo is not None else key)
+        if found is not None and found[0] is key:
+            signin = found[1]
+        else:
+            signin = self._signin_text(ctx)
+            if len(self._signins) >= _CACHE_LIMIT:
+                self._signins.clear()
+            self._signins[id(key) if memo is not None else key] = (key, signin)
+        outcome_key = (
+            id(decision.policies),
+            id(decision.requirements),
+            decision.verdict,
+            decision.sign_in_risk,
+            decision.risk.degraded,
+            decision.policy_version,
+        )
+        kept = self._outcomes.get(outcome_key)
+        if (
+            kept is not None
+            and kept[0].policies is decision.policies
+            and kept[0].requirements is decision.requirements
+        ):
+            outcome = kept[1]
+        else:
+            outcome = self._outcome_text(decision)
+            if len(self._outcomes) >= _CACHE_LIMIT:
+                self._outcomes.clear()
+            self._outcomes[outcome_key] = (decision, outcome)
+        latency = repr(round(latency_s * 1000, 3))
+        rid = _dumps(ctx.request_id)
+        return (
+            f'{{"createdDateTime":"{self._iso(created)}","id":{rid},{signin},{outcome},'
+            f'"latencyMs":{latency}}}\n'
+        )
+
+    def _signin_text(self, ctx: SignInContext) -> str:
+        """The members from userId to clientAppUsed (no detection places the sign-in)."""
+        ip = ctx.ip_address
+        if self._hide_ip and ip:
+            ip = truncate_ip(ip)
+        members = {
+            "userId": ctx.user_id,
+            "servicePrincipalId": ctx.service_principal_id,
+            "appId": ctx.application_id,
+            "ipAddress": ip,
+            "location": _location(ctx, None),
+            "deviceDetail": {
+                "deviceId": ctx.device_id,
+                "operatingSystem": OPERATING_SYSTEMS.get(ctx.platform, ""),
+                "isCompliant": ctx.compliant,
+                "trustType": TRUST_TYPE_NAMES.get(ctx.trust_type, ""),
+            },
+            "clientAppUsed": CLIENT_APP_USED.get(ctx.client_app_type, ""),
+        }
+        return _dumps(members)[1:-1]
+
+    def _outcome_text(self, decision: Decision) -> str:
+        """The members from status to policyVersion of a decision without detections."""
+        policies, ca_status = self._policies_json(decision.policies)
+        members = {
+            "status": {"errorCode": 0},
+            "conditionalAccessStatus": ca_status,
+            "decision": decision.verdict.value,
+            "requirements": [
+                {"anyOf": list(r.any_of), "policyIds": list(r.policy_ids)}
+                for r in decision.requirements
+            ],
+            "riskDetections": [],
+            "riskLevelDuringSignIn": decision.sign_in_risk,
+            "riskDegraded": decision.risk.degraded,
+        }
+        version = _dumps(decision.policy_version)
+        head = _dumps(members)[1:-1]
+        return f'{head},"appliedConditionalAccessPolicies":{policies},"policyVersion":{version}'
 
     def _iso(self, when: float) -> str:
         """ISO 8601 UTC with milliseconds; the seconds part formatted once per second."""
