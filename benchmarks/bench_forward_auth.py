@@ -190,10 +190,8 @@ async def measure(args: argparse.Namespace, pid: int, grpc_port: int, http_port:
     for kind in KINDS:
         values = per_call[kind]
         median = statistics.median(values)
-        print(
-            f"| {kind} | {median:.0f} | {min(values):.0f} .. {max(values):.0f} "
-            f"| {median / base:.2f} |"
-        )
+        ratio = f"{median / base:.2f}" if base else "n/a"  # a run too short for a CPU tick
+        print(f"| {kind} | {median:.0f} | {min(values):.0f} .. {max(values):.0f} | {ratio} |")
 
 
 SIGNING_KEY = SigningKey("bench-key")

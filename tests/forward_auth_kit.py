@@ -23,6 +23,7 @@ from issuer_kit import AUDIENCES, token
 from pdp.decide import Decider
 from pdp.forward_auth.server import ForwardAuthServer
 from pdp.gateway.config import GatewayConfig, parse_gateway_config
+from pdp.limits import Limits
 from pdp.observability.decisions import DecisionObserver
 from pdp.policy_store import PolicyStore
 
@@ -114,6 +115,7 @@ async def serving(
     *,
     tls: ssl.SSLContext | None = None,
     grace_s: float = 5.0,
+    limits: Limits | None = None,
 ) -> AsyncIterator[tuple[str, ForwardAuthServer]]:
     """A ForwardAuthServer on 127.0.0.1 (a free port): its /authz URL, and the server."""
     server = ForwardAuthServer(
@@ -123,6 +125,7 @@ async def serving(
         "127.0.0.1:0",
         grace_s=grace_s,
         ssl_context=tls,
+        limits=limits,
     )
     port = await server.start()
     scheme = "https" if tls is not None else "http"

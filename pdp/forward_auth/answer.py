@@ -47,6 +47,7 @@ _MESSAGES: Final[Mapping[ErrorCode, str]] = {
     ErrorCode.INVALID_ARGUMENT: "The request could not be evaluated.",
     ErrorCode.NO_POLICY_SET: "Access policies are not loaded yet. Try again shortly.",
     ErrorCode.INTERNAL: "Access could not be evaluated. Contact your administrator.",
+    ErrorCode.RESOURCE_EXHAUSTED: "Access cannot be evaluated right now. Try again shortly.",
 }
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 

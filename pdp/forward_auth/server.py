@@ -13,7 +13,9 @@ answered 400 by the parser before pdp reads it, which NGINX turns into a 500 (cl
 Idle keep-alive connections stay open an hour, longer than gateways keep theirs (NGINX's
 upstream `keepalive_timeout` is 60 s), so pdp never closes one a gateway is about to reuse.
 `stop(grace)` stops accepting, lets requests in flight finish for up to `grace` seconds,
-then closes every connection.
+then closes every connection. The endpoint shares the decision budget of the gRPC ways in
+(`pdp.limits`: over it, a 403 naming `resource_exhausted`, counted, never queued) and counts
+its answers by status code (`pdp_http_requests_total`, `pdp_http_request_seconds`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from aiohttp import web
 
 from pdp.decide import Decider
 from pdp.engine.decision import Decision
-from pdp.errors import UNAUTHENTICATED_CODES, ErrorCode, StartupError, error_code
+from pdp.errors import UNAUTHENTICATED_CODES, ErrorCode, Overloaded, StartupError, error_code
 from pdp.forward_auth.answer import decided, rejected
 from pdp.forward_auth.request_in import Original, original, peer_address, to_context
 from pdp.gateway.check_in import usable_request_id
@@ -37,7 +39,9 @@ from pdp.gateway.config import GatewayConfig
 from pdp.gateway.draft import SignInDraft
 from pdp.gateway.identity import Unauthenticated
 from pdp.gateway.signals import Headers
+from pdp.limits import Limits
 from pdp.observability.decisions import DecisionObserver
+from pdp.observability.rpc_metrics import HttpSeries
 from pdp.tokens.verify import TokenVerifier
 
 AUTH_PATH: Final = "/authz"
@@ -59,6 +63,7 @@ class ForwardAuthServer:
         grace_s: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
         shared_port: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         identity = config.identity
         if config.tokens is None and identity.require and not identity.headers.enabled:
@@ -73,6 +78,8 @@ class ForwardAuthServer:
         self._ssl = ssl_context
         self._shared_port = shared_port
         self._verifier = TokenVerifier(config.tokens) if config.tokens is not None else None
+        self._limits = Limits() if limits is None else limits
+        self._series = HttpSeries()
         server = web.Server(
             self._handle,
             access_log=None,
@@ -117,9 +124,23 @@ class ForwardAuthServer:
             await self._verifier.close()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
         if request.path != AUTH_PATH:
+            self._series.done(404, started)
             return web.Response(status=404)
-        started, created = time.perf_counter(), time.time()
+        in_flight = self._limits.in_flight
+        in_flight.count += 1
+        try:
+            answer = await self._answer(request, started)
+        finally:
+            in_flight.count -= 1
+        self._series.done(answer.status, started)
+        return answer
+
+    async def _answer(self, request: web.BaseRequest, started: float) -> web.Response:
+        """Decide one forward-auth request; every failure is a refusal (401 or 403)."""
+        created = time.time()
+        in_flight = self._limits.in_flight
         raw: dict[str, list[str]] = {}
         for name, value in request.raw_headers:
             raw.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
@@ -131,6 +152,8 @@ class ForwardAuthServer:
         decision: Decision | None = None
         code: ErrorCode | None = None
         try:
+            if in_flight.count > in_flight.limit:  # the budget every way in shares
+                raise Overloaded(f"more than {in_flight.limit} calls at once: retry later")
             asked = original(headers, request.method, request.host)
             transport = request.transport
             peer = peer_address(transport.get_extra_info("peername") if transport else None)
@@ -146,7 +169,8 @@ class ForwardAuthServer:
             decision = None
             code = ErrorCode.UNAUTHENTICATED if isinstance(exc, Unauthenticated) else None
             code = code or error_code(exc)
-            self._log_rejection(code, exc, rid, asked)
+            if code is not ErrorCode.RESOURCE_EXHAUSTED:  # counted; no log line per refusal
+                self._log_rejection(code, exc, rid, asked)
             return rejected(code, exc, rid)
         finally:
             self._observer.observe(

@@ -62,6 +62,18 @@ GRPC_HANDLING_SECONDS = Histogram(
     buckets=HANDLING_BUCKETS,
 )
 
+# -- the forward-auth HTTP endpoint ------------------------------------------------------------
+HTTP_REQUESTS = Counter(
+    "pdp_http_requests_total",
+    "Forward-auth HTTP requests answered, by status code (200, 401, 403, 404).",
+    ("code",),
+)
+HTTP_SECONDS = Histogram(
+    "pdp_http_request_seconds",
+    "Time from the start of a forward-auth request's handler to its answer, in seconds.",
+    buckets=HANDLING_BUCKETS,
+)
+
 # -- decisions ---------------------------------------------------------------------------------
 DECISIONS = Counter(
     "pdp_decisions_total", "Decisions made, by decision (allow, challenge, deny).", ("decision",)

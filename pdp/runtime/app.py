@@ -84,8 +84,9 @@ async def serve(
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, _on_hangup, reloader, audit)
     try:
-        forward_auth = _forward_auth(settings, decider, observer, shared_port=shared_port)
-        server, port = _grpc_server(settings, decider, observer, health, shared_port=shared_port)
+        server, port, forward_auth = _ways_in(
+            settings, decider, observer, health, shared_port=shared_port
+        )
         if metrics and settings.metrics_port:
             metrics_server = start_metrics_server(settings.host, settings.metrics_port)
         await server.start()
@@ -138,17 +139,34 @@ def _close_audit(audit: AuditLog | None, deadline: float) -> None:
         audit.close(timeout=max(deadline - time.monotonic(), AUDIT_FLUSH_MIN_S))
 
 
-def _grpc_server(
+def _ways_in(
     settings: Settings,
     decider: Decider,
     observer: DecisionObserver,
     health: Health,
     *,
     shared_port: bool,
+) -> tuple[grpc.aio.Server, int, ForwardAuthServer | None]:
+    """The gRPC server (bound, and its port) and the forward-auth endpoint, one budget."""
+    limits = Limits(settings.max_concurrent_rpcs, settings.max_message_bytes)
+    forward_auth = _forward_auth(settings, decider, observer, limits, shared_port=shared_port)
+    server, port = _grpc_server(
+        settings, decider, observer, health, limits, shared_port=shared_port
+    )
+    return server, port, forward_auth
+
+
+def _grpc_server(
+    settings: Settings,
+    decider: Decider,
+    observer: DecisionObserver,
+    health: Health,
+    limits: Limits,
+    *,
+    shared_port: bool,
 ) -> tuple[grpc.aio.Server, int]:
     """The gRPC server with both ways in (the decision API and Envoy's ext_authz), bound."""
     gateway = settings.gateway()
-    limits = Limits(settings.max_concurrent_rpcs, settings.max_message_bytes)  # both ways in
     ext_authz = {
         EXT_AUTHZ_SERVICE: lambda server: add_ext_authz(server, decider, gateway, observer, limits)
     }
@@ -177,6 +195,7 @@ def _forward_auth(
     settings: Settings,
     decider: Decider,
     observer: DecisionObserver,
+    limits: Limits,
     *,
     shared_port: bool,
 ) -> ForwardAuthServer | None:
@@ -194,6 +213,7 @@ def _forward_auth(
         grace_s=settings.grace_s,
         ssl_context=tls,
         shared_port=shared_port,
+        limits=limits,
     )
 
 

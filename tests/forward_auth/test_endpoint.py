@@ -26,12 +26,15 @@ from forward_auth_kit import (
     serving,
 )
 from issuer_kit import Issuer
+from prometheus_client import REGISTRY
 
 from pdp.errors import StartupError
 from pdp.forward_auth.server import ForwardAuthServer, tls_context
 from pdp.gateway.config import GatewayConfig, parse_gateway_config
+from pdp.limits import Limits
 from pdp.observability.audit import AuditLog
 from pdp.observability.decisions import DecisionObserver
+from pdp.observability.metrics import PUBLISHER
 
 T = TypeVar("T")
 Reply = tuple[int, dict[str, str], str]
@@ -361,3 +364,28 @@ def test_the_endpoint_refuses_to_start_without_a_way_to_know_the_user() -> None:
         ForwardAuthServer(
             Decider(PolicyStore()), GatewayConfig(), DecisionObserver(), "127.0.0.1:0"
         )
+
+
+def test_the_endpoint_shares_the_decision_budget_and_counts_its_answers(
+    config: GatewayConfig,
+) -> None:
+    """Over the budget of calls at once: 403 resource_exhausted, never queued; all counted."""
+
+    def answered(code: str) -> float:
+        PUBLISHER.publish()
+        return REGISTRY.get_sample_value("pdp_http_requests_total", {"code": code}) or 0.0
+
+    async def scenario() -> Reply:
+        budget = Limits(max_concurrent=0)  # every call is over it
+        async with (
+            serving(config, limits=budget) as (url, _),
+            aiohttp.ClientSession() as session,
+        ):
+            return await ask(session, url, original_request(engineer_token(), host=DEV_HOST))
+
+    before = answered("403")
+    status, headers, body = asyncio.run(scenario())
+    assert status == 403
+    assert headers["x-pdp-error"] == "resource_exhausted"
+    assert json.loads(body)["error"] == "resource_exhausted"
+    assert answered("403") == before + 1
