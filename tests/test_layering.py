@@ -39,7 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "pdp.gateway": DECIDING | {"pdp.observability", "pdp.limits", "pdp.tokens"},
     "pdp.console": set(),
     # A way in: the deciding units, observability, Envoy's mapping and the token checks.
-    "pdp.forward_auth": DECIDING | {"pdp.observability", "pdp.gateway", "pdp.tokens"},
+    "pdp.forward_auth": DECIDING | {"pdp.observability", "pdp.gateway", "pdp.tokens", "pdp.limits"},
     "pdp.config": FOUNDATION | {"pdp.gateway", "pdp.risk", "pdp.console"},
     "pdp.runtime": DECIDING
     | {"pdp.observability", "pdp.server", "pdp.gateway", "pdp.config", "pdp.limits", "pdp.v1"}
