@@ -9,9 +9,15 @@ logged on load, and never change what the set decides silently.
 from __future__ import annotations
 
 import enum
+import json
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from pdp.errors import PdpError
+
+QUOTE_LIMIT = 80  # characters of a bad value shown in a message
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Severity(enum.StrEnum):
@@ -47,3 +53,32 @@ class PolicySetError(PdpError):
         shown = "\n".join(str(d) for d in errors[:20])
         more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
         super().__init__(f"policy set refused with {len(errors)} error(s):\n{shown}{more}")
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """A value as a message shows it, in bounded time and length (inputs can be huge).
+
+    Strings as Python writes them ('on'), one longer than `limit` cut with its length named;
+    numbers as they are; lists and objects by their size only.
+    """
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
+    if value is None or isinstance(value, bool | float):
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value) if value.bit_length() < 64 else f"a {value.bit_length()}-bit number"
+    if isinstance(value, list):
+        return f"a list of {len(value):,} item(s)"
+    if isinstance(value, dict):
+        return f"an object of {len(value):,} key(s)"
+    return f"a {type(value).__name__}"
+
+
+def key_path(path: str, key: str) -> str:
+    """``$.key`` for identifier-like keys, else ``$["@odata.nextLink"]``."""
+    if _IDENTIFIER.fullmatch(key):
+        return f"{path}.{key}"
+    shown = key if len(key) <= QUOTE_LIMIT else f"{key[:QUOTE_LIMIT]}..."
+    return f"{path}[{json.dumps(shown)}]"

@@ -15,8 +15,9 @@ from typing import Any
 
 from netaddr import AddrFormatError, IPNetwork
 
+from pdp.policy import schema
 from pdp.policy import vocabulary as v
-from pdp.policy.diagnostics import Diagnostic, PolicySetError, Severity
+from pdp.policy.diagnostics import Diagnostic, PolicySetError, Severity, key_path, quote
 from pdp.policy.model import (
     ALL,
     ALL_TRUSTED,
@@ -26,8 +27,9 @@ from pdp.policy.model import (
     Policy,
     PolicySet,
 )
-from pdp.policy.parse_policy import parse_policy
-from pdp.policy.reader import Reader
+from pdp.policy.parse_policy import ALL_AGENT_ID_RESOURCES, parse_policy
+from pdp.policy.reader import Reader, is_annotation, is_guid, is_placeholder
+from pdp.policy.schema import check_properties
 from pdp.policy.source import DocumentKind, SourceDocument, load_sources
 from pdp.policy.version import policy_set_version
 from pdp.vocabulary import AUTHENTICATION_METHOD_MODES
@@ -42,32 +44,43 @@ def load_policy_set(root: Path) -> tuple[PolicySet, list[Diagnostic]]:
     locations: dict[str, NamedLocation] = {}
     strengths: dict[str, AuthenticationStrength] = dict(v.BUILT_IN_STRENGTHS)
     inline_strengths: dict[str, AuthenticationStrength] = {}
-    group_config = _GroupConfig()
+    # pdp's own config documents first: they say how the others are read.
+    config = [doc for doc in sources.documents if doc.kind is DocumentKind.PDP_CONFIG]
+    guid_ids, groups = _configs(config, diagnostics)
     seen: dict[str, str] = {}
     for doc in sources.documents:
-        reader = Reader(doc.file, doc.label, diagnostics)
+        if doc.kind is DocumentKind.PDP_CONFIG:
+            continue
+        reader = _At(
+            Reader(
+                doc.file,
+                doc.label,
+                diagnostics,
+                guid_ids=guid_ids,
+                application_groups=tuple(groups),
+            ),
+            doc.path,
+        )
         where = doc.file if doc.path == "$" else f"{doc.file}{doc.path[1:]}"
         raw_id = doc.data.get("id")
         if isinstance(raw_id, str) and raw_id.strip():
-            _unique(raw_id.strip().lower(), where, seen, _at(reader, doc))
+            _unique(raw_id.strip().lower(), where, seen, reader)
+        check_properties(doc.data, _SCHEMAS[doc.kind], reader)
         if doc.kind is DocumentKind.POLICY:
-            policy = parse_policy(doc.data, _at(reader, doc), where, where, inline_strengths)
+            policy = parse_policy(doc.data, reader, where, where, inline_strengths)
             if policy is not None:
                 policies.append(policy)
                 origins[policy.id] = doc
         elif doc.kind is DocumentKind.AUTHENTICATION_STRENGTH:
-            strength = _strength(doc.data, _at(reader, doc))
+            strength = _strength(doc.data, reader)
             if strength is not None:
                 strengths[strength.id] = strength
-        elif doc.kind is DocumentKind.PDP_CONFIG:
-            _config(doc.data, _at(reader, doc), group_config)
         else:
-            location = _location(doc, _at(reader, doc))
+            location = _location(doc, reader)
             if location is not None:
                 locations[location.id] = location
     for strength_id, strength in inline_strengths.items():
         strengths.setdefault(strength_id, strength)
-    groups = group_config.apply(v.DEFAULT_APPLICATION_GROUPS)
     _check_references(policies, origins, locations, strengths, groups, diagnostics)
     if any(d.severity is Severity.ERROR for d in diagnostics):
         raise PolicySetError(diagnostics)
@@ -83,11 +96,26 @@ def load_policy_set(root: Path) -> tuple[PolicySet, list[Diagnostic]]:
     return replace(policy_set, version=policy_set_version(policy_set)), diagnostics
 
 
+_SCHEMAS = {
+    DocumentKind.POLICY: schema.POLICY,
+    DocumentKind.IP_NAMED_LOCATION: schema.IP_NAMED_LOCATION,
+    DocumentKind.COUNTRY_NAMED_LOCATION: schema.COUNTRY_NAMED_LOCATION,
+    DocumentKind.COMPLIANT_NETWORK_NAMED_LOCATION: schema.COMPLIANT_NETWORK_NAMED_LOCATION,
+    DocumentKind.AUTHENTICATION_STRENGTH: schema.AUTHENTICATION_STRENGTH,
+}
+
+
 class _At(Reader):
     """A reader whose paths are prefixed with the document's path inside its file."""
 
     def __init__(self, base: Reader, prefix: str) -> None:
-        super().__init__(base.file, base.label, base.diagnostics)
+        super().__init__(
+            base.file,
+            base.label,
+            base.diagnostics,
+            guid_ids=base.guid_ids,
+            application_groups=base.application_groups,
+        )
         self.prefix = prefix
 
     def error(self, path: str, message: str) -> None:
@@ -95,10 +123,6 @@ class _At(Reader):
 
     def warn(self, path: str, message: str) -> None:
         super().warn(self.prefix + path[1:], message)
-
-
-def _at(reader: Reader, doc: SourceDocument) -> Reader:
-    return _At(reader, doc.path)
 
 
 def _unique(object_id: str, where: str, seen: dict[str, str], reader: Reader) -> None:
@@ -109,11 +133,13 @@ def _unique(object_id: str, where: str, seen: dict[str, str], reader: Reader) ->
 
 def _location(doc: SourceDocument, r: Reader) -> NamedLocation | None:
     data = doc.data
-    location_id = (r.string(data, "id", "$") or "").lower()
+    raw_id = r.string(data, "id", "$") or ""
+    location_id = raw_id.lower()
     name = r.string(data, "displayName", "$") or location_id
     if not location_id:
         r.error("$.id", "a named location needs an id: policies refer to it by id")
         return None
+    r.check_id(raw_id, "$.id")
     if doc.kind is DocumentKind.IP_NAMED_LOCATION:
         ranges: list[IPNetwork] = []
         raw_ranges = data.get("ipRanges")
@@ -164,10 +190,12 @@ def _location(doc: SourceDocument, r: Reader) -> NamedLocation | None:
 
 
 def _strength(data: Mapping[str, Any], r: Reader) -> AuthenticationStrength | None:
-    strength_id = (r.string(data, "id", "$") or "").lower()
+    raw_id = r.string(data, "id", "$") or ""
+    strength_id = raw_id.lower()
     if not strength_id:
         r.error("$.id", "an authentication strength needs an id: policies refer to it by id")
         return None
+    r.check_id(raw_id, "$.id")
     combinations: list[frozenset[str]] = []
     for i, combination in enumerate(r.strings(data, "allowedCombinations", "$")):
         methods = frozenset(m.strip() for m in combination.split(","))
@@ -182,6 +210,42 @@ def _strength(data: Mapping[str, Any], r: Reader) -> AuthenticationStrength | No
         display_name=r.string(data, "displayName", "$") or strength_id,
         combinations=tuple(combinations),
     )
+
+
+_OBJECT_IDS = {"guid": True, "any": False}
+
+
+def _configs(
+    docs: list[SourceDocument], diagnostics: list[Diagnostic]
+) -> tuple[bool, dict[str, frozenset[str]]]:
+    """Pdp's own config documents: whether ids must be GUIDs, and the application groups.
+
+    A document is `{"pdp": {"objectIds": "guid" | "any", "applicationGroups": {...}}}`;
+    groups from several documents merge (see `_config`), and their objectIds must agree.
+    """
+    settings: dict[bool, str] = {}
+    for doc in docs:
+        r = _At(Reader(doc.file, doc.label, diagnostics), doc.path)
+        section = r.obj(doc.data.get("pdp"), "$.pdp") or {}
+        mode = r.enum(section, "objectIds", "$.pdp", {k: k for k in _OBJECT_IDS})
+        if mode is not None:
+            settings.setdefault(_OBJECT_IDS[mode], f"{doc.file}: {doc.path}")
+    if len(settings) > 1:
+        first, other = settings.values()
+        diagnostics.append(
+            Diagnostic(
+                Severity.ERROR,
+                docs[0].file,
+                "$.pdp.objectIds",
+                f"config documents disagree on objectIds ({first} and {other})",
+            )
+        )
+    guid_ids = next(iter(settings), True)
+    group_config = _GroupConfig()
+    for doc in docs:
+        r = _At(Reader(doc.file, doc.label, diagnostics, guid_ids=guid_ids), doc.path)
+        _config(doc.data, r, group_config)
+    return guid_ids, group_config.apply(v.DEFAULT_APPLICATION_GROUPS)
 
 
 @dataclass(slots=True)
@@ -203,27 +267,33 @@ class _GroupConfig:
 
 
 def _config(data: Mapping[str, Any], r: Reader, into: _GroupConfig) -> None:
-    """Pdp's own config document: `{"pdp": {"applicationGroups": {name: [app ids]}}}`.
+    """The application groups of one pdp config document (objectIds is read before).
 
-    A list extends a built-in bundle of that name (or defines a new group); an object
-    `{"replace": [app ids]}` replaces the built-in members instead.
+    `{"pdp": {"applicationGroups": {name: [app ids]}}}`: a list extends a built-in bundle
+    of that name (or defines a new group); an object `{"replace": [app ids]}` replaces the
+    built-in members instead.
     """
     section = r.obj(data.get("pdp"), "$.pdp") or {}
     for key in section:
-        if key != "applicationGroups":
-            r.error(f"$.pdp.{key}", "unknown pdp config key (known: applicationGroups)")
+        if key not in ("applicationGroups", "objectIds") and not is_annotation(key):
+            r.error(
+                key_path("$.pdp", key),
+                f"unknown pdp config key {quote(key)} (known: applicationGroups, objectIds)",
+            )
     path = "$.pdp.applicationGroups"
     groups_obj = r.obj(section.get("applicationGroups"), path) or {}
     for name, value in groups_obj.items():
+        if not isinstance(name, str) or is_annotation(name):
+            continue
         target, holder, key, where = into.extend, groups_obj, name, path
         if isinstance(value, dict):
             for extra in value:
-                if extra != "replace":
-                    r.error(f"{path}.{name}.{extra}", "unknown key (known: replace)")
-            target, holder, key, where = into.replace, value, "replace", f"{path}.{name}"
+                if extra != "replace" and not is_annotation(extra):
+                    r.error(key_path(key_path(path, name), extra), "unknown key (known: replace)")
+            target, holder, key, where = into.replace, value, "replace", key_path(path, name)
         ids = r.ids(holder, key, where)
         if not ids:
-            r.error(f"{where}.{key}", "an application group needs app ids")
+            r.error(key_path(where, key), "an application group needs app ids")
         target[name] = target.get(name, frozenset()) | ids
 
 
@@ -246,22 +316,21 @@ def _check_references(  # noqa: PLR0917 - private, one call site
         cond = policy.conditions
         for location_id in sorted(cond.locations.include | cond.locations.exclude):
             if location_id not in (ALL, ALL_TRUSTED) and location_id not in locations:
-                warn(policy, f"named location {location_id!r} is not defined: it contains no IP")
+                what = f"named location {quote(location_id)}"
+                warn(policy, f"{what} is not defined: it contains no IP")
         apps = cond.applications.include_applications | cond.applications.exclude_applications
         for app in sorted(apps):
-            if not _looks_like_app_id(app) and app not in (ALL, NONE) and app not in group_names:
-                warn(policy, f"application {app!r} is neither an app id nor a known group")
+            if app == ALL_AGENT_ID_RESOURCES:
+                warn(policy, f"pdp sees no sign-in to {app}: it matches nothing")
+            elif not (is_guid(app) or is_placeholder(app) or app in (ALL, NONE, *group_names)):
+                # only with objectIds "any": with GUIDs this is an error already
+                warn(policy, f"application {quote(app)} is neither an app id nor a known group")
         for control in policy.grant.controls if policy.grant else ():
             if control.startswith("authenticationStrength:"):
                 strength_id = control.split(":", 1)[1]
                 if strength_id not in strengths:
                     warn(
                         policy,
-                        f"authentication strength {strength_id!r} is not defined: "
+                        f"authentication strength {quote(strength_id)} is not defined: "
                         "no sign-in can meet it",
                     )
-
-
-def _looks_like_app_id(value: str) -> bool:
-    parts = value.split("-")
-    return len(parts) == 5 and all(p and all(c in "0123456789abcdef" for c in p) for p in parts)

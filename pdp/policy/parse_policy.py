@@ -39,35 +39,10 @@ from pdp.policy.model import (
 from pdp.policy.reader import Reader, configured
 from pdp.vocabulary import GUEST_TYPES
 
-_TOP_LEVEL = [
-    "id",
-    "displayName",
-    "description",
-    "state",
-    "conditions",
-    "grantControls",
-    "sessionControls",
-    "createdDateTime",
-    "modifiedDateTime",
-    "deletedDateTime",
-    "templateId",
-    "partialEnablementStrategy",
-]
-_CONDITIONS = [
-    "users",
-    "clientApplications",
-    "applications",
-    "clientAppTypes",
-    "platforms",
-    "locations",
-    "devices",
-    "deviceStates",
-    "signInRiskLevels",
-    "userRiskLevels",
-    "servicePrincipalRiskLevels",
-    "insiderRiskLevels",
-    "authenticationFlows",
-]
+# Special values of include/excludeApplications besides application groups: "All", "None",
+# and Graph's beta "AllAgentIdResources", which no sign-in pdp sees is part of.
+ALL_AGENT_ID_RESOURCES = "AllAgentIdResources"
+APPLICATION_SPECIALS = (ALL, NONE, ALL_AGENT_ID_RESOURCES)
 # Conditions Graph defines that pdp has no signal for. Configured, they are unevaluable.
 _UNEVALUABLE_CONDITIONS = {
     "times": "sign-in times (deprecated in Graph)",
@@ -77,7 +52,6 @@ _UNEVALUABLE_CONDITIONS = {
     "agentContext": "agent context",
 }
 _FilterT = TypeVar("_FilterT")
-_GRANT = "operator builtInControls customAuthenticationFactors termsOfUse authenticationStrength"
 
 
 def parse_policy(
@@ -90,7 +64,6 @@ def parse_policy(
     """Parse a policy; None when it has errors (they are in the reader's diagnostics)."""
     before = len(reader.diagnostics)
     path = "$"
-    reader.fields(data, path, _TOP_LEVEL)
     policy_id = reader.string(data, "id", path)
     if not policy_id:
         policy_id = default_id
@@ -126,7 +99,6 @@ def parse_policy(
 
 
 def _conditions(raw: Mapping[str, Any], r: Reader, path: str) -> Conditions:
-    r.fields(raw, path, [*_CONDITIONS, *_UNEVALUABLE_CONDITIONS])
     unevaluable: list[str] = []
     for key, what in _UNEVALUABLE_CONDITIONS.items():
         if configured(raw.get(key)):
@@ -186,20 +158,6 @@ def _conditions(raw: Mapping[str, Any], r: Reader, path: str) -> Conditions:
 
 
 def _users(raw: Mapping[str, Any], r: Reader, path: str) -> Users:
-    r.fields(
-        raw,
-        path,
-        [
-            "includeUsers",
-            "excludeUsers",
-            "includeGroups",
-            "excludeGroups",
-            "includeRoles",
-            "excludeRoles",
-            "includeGuestsOrExternalUsers",
-            "excludeGuestsOrExternalUsers",
-        ],
-    )
     specials = (ALL, NONE, GUESTS_OR_EXTERNAL_USERS)
     return Users(
         include_users=r.ids(raw, "includeUsers", path, specials),
@@ -241,17 +199,6 @@ def _client_applications(
     raw: Mapping[str, Any], r: Reader, path: str, unevaluable: list[str]
 ) -> ClientApplications:
     obj = r.obj(raw.get("clientApplications"), path) or {}
-    r.fields(
-        obj,
-        path,
-        [
-            "includeServicePrincipals",
-            "excludeServicePrincipals",
-            "servicePrincipalFilter",
-            "includeAgentIdServicePrincipals",
-            "excludeAgentIdServicePrincipals",
-        ],
-    )
     unevaluable += _unevaluable(
         obj, ("servicePrincipalFilter", "includeAgentIdServicePrincipals"), r, path
     )
@@ -266,19 +213,6 @@ def _applications(
     raw: Mapping[str, Any], r: Reader, path: str, unevaluable: list[str]
 ) -> Applications:
     obj = r.obj(raw.get("applications"), path) or {}
-    r.fields(
-        obj,
-        path,
-        [
-            "includeApplications",
-            "excludeApplications",
-            "includeUserActions",
-            "applicationFilter",
-            "includeAuthenticationContextClassReferences",
-            "networkAccess",
-            "globalSecureAccess",
-        ],
-    )
     unevaluable += _unevaluable(obj, ("networkAccess", "globalSecureAccess"), r, path)
     filter_mode, application_filter = _filter(
         obj, "applicationFilter", r, path, parse_application_filter
@@ -289,11 +223,15 @@ def _applications(
             r.warn(f"{path}.includeUserActions[{i}]", f"unknown user action {action!r}")
         actions.add(action.lower())
     return Applications(
-        include_applications=r.ids(obj, "includeApplications", path, (ALL, NONE)),
-        exclude_applications=r.ids(obj, "excludeApplications", path, (ALL, NONE)),
+        include_applications=r.ids(
+            obj, "includeApplications", path, APPLICATION_SPECIALS, names=r.application_groups
+        ),
+        exclude_applications=r.ids(
+            obj, "excludeApplications", path, APPLICATION_SPECIALS, names=r.application_groups
+        ),
         include_user_actions=frozenset(actions),
-        include_authentication_contexts=r.ids(
-            obj, "includeAuthenticationContextClassReferences", path
+        include_authentication_contexts=frozenset(
+            c.lower() for c in r.strings(obj, "includeAuthenticationContextClassReferences", path)
         ),
         filter_mode=filter_mode,
         filter=application_filter,
@@ -328,17 +266,6 @@ def _filter(
 def _devices(raw: Mapping[str, Any], r: Reader, path: str) -> DeviceCondition:
     obj = r.obj(raw.get("devices"), f"{path}.devices") or {}
     legacy = r.obj(raw.get("deviceStates"), f"{path}.deviceStates") or {}
-    r.fields(
-        obj,
-        f"{path}.devices",
-        [
-            "deviceFilter",
-            "includeDeviceStates",
-            "excludeDeviceStates",
-            "includeDevices",
-            "excludeDevices",
-        ],
-    )
     include_states = set(r.enums(obj, "includeDeviceStates", f"{path}.devices", v.DEVICE_STATES))
     exclude_states = set(r.enums(obj, "excludeDeviceStates", f"{path}.devices", v.DEVICE_STATES))
     include_states |= r.enums(legacy, "includeStates", f"{path}.deviceStates", v.DEVICE_STATES)
@@ -361,7 +288,6 @@ def _grant(
     obj = r.obj(raw, path)
     if obj is None:
         return None
-    r.fields(obj, path, _GRANT.split())
     controls: list[str] = []
     block = False
     retired = False
@@ -388,7 +314,9 @@ def _grant(
         strength_id = _strength_ref(strength, r, f"{path}.authenticationStrength", inline_strengths)
         if strength_id:
             controls.append(f"authenticationStrength:{strength_id}")
-    controls += [f"termsOfUse:{t}" for t in r.strings(obj, "termsOfUse", path)]
+    for i, terms in enumerate(r.strings(obj, "termsOfUse", path)):
+        r.check_id(terms, f"{path}.termsOfUse[{i}]", fails_closed=True)
+        controls.append(f"termsOfUse:{terms}")
     controls += r.strings(obj, "customAuthenticationFactors", path)
     operator = r.enum(obj, "operator", path, v.GRANT_OPERATORS) or "AND"
     if not controls and not block:
@@ -408,6 +336,7 @@ def _strength_ref(
     if not strength_id:
         r.error(f"{path}.id", "an authentication strength reference needs an id")
         return None
+    r.check_id(strength_id, f"{path}.id")
     strength_id = strength_id.lower()
     combinations = r.strings(obj, "allowedCombinations", path)
     if combinations and strength_id not in v.BUILT_IN_STRENGTHS:
@@ -424,16 +353,6 @@ def _session(raw: Any, r: Reader, path: str) -> SessionControls:
     obj = r.obj(raw, path)
     if obj is None:
         return SessionControls()
-    known = [
-        "signInFrequency",
-        "persistentBrowser",
-        "applicationEnforcedRestrictions",
-        "cloudAppSecurity",
-        "continuousAccessEvaluation",
-        "secureSignInSession",
-        "disableResilienceDefaults",
-    ]
-    r.fields(obj, path, known)
     frequency, secondary_only = _sign_in_frequency(obj, r, f"{path}.signInFrequency")
     return SessionControls(
         sign_in_frequency=frequency,

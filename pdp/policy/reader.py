@@ -4,28 +4,64 @@ The parser uses it for every field so that each problem is reported once, with t
 the policy and the JSON path, and so that Graph's habits are handled in one place:
 `@odata` annotations are ignored, null means not configured, enum values compare
 case-insensitively, and flags enums may arrive as one comma-separated string.
+
+Object ids (users, groups, roles, applications, service principals, named locations,
+tenants, terms of use, authentication strengths) are GUIDs in Graph, and a value that is not
+one is an error: a group's display name in ``includeGroups`` would match no sign-in. A
+policy set whose identity provider does not use GUIDs (and pdp's own test cases) say so with
+``{"pdp": {"objectIds": "any"}}``: ids are then any non-empty text. Either way a value in
+angle brackets (``<EmergencyAccessGroup>``) is a template placeholder left unsubstituted:
+accepted with a warning, it matches nothing.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pdp.policy.diagnostics import Diagnostic, Severity
+from pdp.policy.diagnostics import Diagnostic, Severity, quote
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_PLACEHOLDER = re.compile(r"<[^<>]+>")
 
 
 def is_annotation(key: str) -> bool:
-    """OData annotations and action links that carry no policy meaning."""
-    return "@odata" in key or key.startswith("#")
+    """OData annotations (``@odata.type``, ``x@odata.type``) and action links (``#...``)."""
+    return "@" in key or key.startswith("#")
+
+
+def is_guid(value: str) -> bool:
+    """Whether `value` is a GUID as Graph writes object ids (8-4-4-4-12 hex digits)."""
+    return _GUID.fullmatch(value) is not None
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether `value` is a template placeholder like ``<EmergencyAccessGroup>``."""
+    return _PLACEHOLDER.fullmatch(value) is not None
 
 
 class Reader:
-    """Reads fields of one document, collecting diagnostics against its file and label."""
+    """Reads fields of one document, collecting diagnostics against its file and label.
 
-    def __init__(self, file: str, label: str, diagnostics: list[Diagnostic]) -> None:
+    `guid_ids` is whether object ids must be GUIDs (the default, as in Graph);
+    `application_groups` are the names usable in place of application ids.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        label: str,
+        diagnostics: list[Diagnostic],
+        *,
+        guid_ids: bool = True,
+        application_groups: tuple[str, ...] = (),
+    ) -> None:
         self.file = file
         self.label = label
         self.diagnostics = diagnostics
+        self.guid_ids = guid_ids
+        self.application_groups = application_groups
 
     def error(self, path: str, message: str) -> None:
         """Record an error: the whole policy set will be refused."""
@@ -45,15 +81,6 @@ class Reader:
             self.error(path, f"expected an object, found {_kind(value)}")
             return None
         return value
-
-    def fields(self, obj: Mapping[str, Any], path: str, known: Iterable[str]) -> None:
-        """Warn about keys this pdp version does not know (they are not evaluated)."""
-        known_set = set(known)
-        for key, value in obj.items():
-            if is_annotation(key) or key in known_set:
-                continue
-            if configured(value):
-                self.warn(f"{path}.{key}", "unknown field: pdp does not evaluate it")
 
     def string(self, obj: Mapping[str, Any], key: str, path: str) -> str | None:
         """A string field, or None when absent or null."""
@@ -96,24 +123,59 @@ class Reader:
         return out
 
     def ids(
-        self, obj: Mapping[str, Any], key: str, path: str, specials: Iterable[str] = ()
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        path: str,
+        specials: Iterable[str] = (),
+        *,
+        names: Iterable[str] = (),
     ) -> frozenset[str]:
-        """Object ids (lower-cased) with special values in canonical case."""
+        """Object ids (lower-cased) with special values in canonical case.
+
+        `names` are names accepted besides ids (application groups), kept lower-cased.
+        """
         canon = {s.lower(): s for s in specials}
+        named = {n.lower(): n for n in names}
         out: set[str] = set()
         for i, item in enumerate(self.strings(obj, key, path)):
             special = canon.get(item.lower())
             if special is not None:
                 out.add(special)
                 continue
-            if item.startswith("<") and item.endswith(">"):
-                self.warn(
-                    f"{path}.{key}[{i}]",
-                    f"{item!r} looks like an unsubstituted template placeholder: no sign-in "
-                    "carries it, so it matches nothing",
-                )
+            if item.lower() not in named:
+                self.check_id(item, f"{path}.{key}[{i}]", [*canon.values(), *named.values()])
             out.add(item.lower())
         return frozenset(out)
+
+    def check_id(
+        self, value: str, path: str, specials: Iterable[str] = (), *, fails_closed: bool = False
+    ) -> None:
+        """Report an object id that is a placeholder (warning) or, with guid_ids, no GUID.
+
+        No GUID is an error, or a warning when `fails_closed`: where a wrong id can only make
+        the policy stricter (a terms-of-use agreement nobody can accept).
+        """
+        if is_placeholder(value):
+            self.warn(
+                path,
+                f"{quote(value)} looks like an unsubstituted template placeholder: no sign-in "
+                "carries it, so it matches nothing",
+            )
+        elif self.guid_ids and not is_guid(value):
+            others = ", ".join(specials)
+            message = (
+                f"{quote(value)} is not an object id: Graph identifies objects here by GUID"
+                f"{f' (or one of: {others})' if others else ''}, and a name or other text "
+            )
+            if fails_closed:
+                self.warn(path, message + "is met by no sign-in")
+            else:
+                self.error(
+                    path,
+                    message + 'would match nothing (a set whose ids are not GUIDs says {"pdp": '
+                    '{"objectIds": "any"}})',
+                )
 
     def enums(
         self, obj: Mapping[str, Any], key: str, path: str, vocabulary: Mapping[str, str]
@@ -126,7 +188,7 @@ class Reader:
                 if item.lower() not in ("unknownfuturevalue", "none"):
                     self.warn(
                         f"{path}.{key}[{i}]",
-                        f"unknown value {item!r} (known: {', '.join(vocabulary.values())}): "
+                        f"unknown value {quote(item)} (known: {', '.join(vocabulary.values())}): "
                         "no sign-in matches it",
                     )
                 out.add(item)
@@ -145,7 +207,7 @@ class Reader:
         if canonical is None:
             self.error(
                 f"{path}.{key}",
-                f"unknown value {value!r} (expected one of: {', '.join(vocabulary.values())})",
+                f"unknown value {quote(value)} (expected one of: {', '.join(vocabulary.values())})",
             )
         return canonical
 
@@ -163,9 +225,9 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, str):
-        return f"string {value!r}"
+        return f"string {quote(value)}"
     if isinstance(value, int | float):
-        return f"number {value}"
+        return f"number {quote(value)}"
     if isinstance(value, list):
         return "a list"
     return "an object"

@@ -74,7 +74,7 @@ RULES = [
     'device.deviceOwnership -eq "Company" -or device.isCompliant -eq True',
 ]
 FIXED_DOCUMENTS: list[dict[str, Any]] = [
-    {"pdp": {"applicationGroups": {"Grp": ["a1", "a2"]}}},
+    {"pdp": {"objectIds": "any", "applicationGroups": {"Grp": ["a1", "a2"]}}},
     {
         "@odata.type": "#microsoft.graph.ipNamedLocation",
         "id": "loc-a",

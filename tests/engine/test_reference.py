@@ -44,9 +44,10 @@ def policy(policy_id: str, state: str = "enabled", **conditions: Any) -> dict[st
 
 
 def load(tmp_path: Path, *documents: dict[str, Any]) -> PolicySet:
-    """Load Graph documents as a policy set."""
+    """Load Graph documents as a policy set (readable ids: objectIds any)."""
     source = tmp_path / "policies.json"
-    source.write_text(json.dumps(list(documents)), encoding="utf-8")
+    config = {"pdp": {"objectIds": "any"}}
+    source.write_text(json.dumps([config, *documents]), encoding="utf-8")
     return load_policy_set(source)[0]
 
 

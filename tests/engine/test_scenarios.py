@@ -211,7 +211,9 @@ def _epoch(text: str) -> float:
 def run_scenario(scenario: Scenario, tmp_path: Path) -> tuple[Decision, Decision]:
     """Evaluate a scenario with the fast and the reference evaluator."""
     source = tmp_path / "policies.json"
-    source.write_text(json.dumps(scenario.policies, indent=2), encoding="utf-8")
+    # Scenarios name users, groups and apps readably ("user-alice"), not by GUID.
+    documents = [{"pdp": {"objectIds": "any"}}, *scenario.policies]
+    source.write_text(json.dumps(documents, indent=2), encoding="utf-8")
     policy_set, _ = load_policy_set(source)
     compiled = compile_policy_set(policy_set)
     request = ParseDict(scenario.request, pdp_pb2.EvaluateRequest())
