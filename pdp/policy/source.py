@@ -1,10 +1,12 @@
 """Policy sources: files on disk to a flat list of raw Microsoft Graph documents.
 
 This module owns the first stage of loading a policy set: finding the policy files under a
-root (one file, or a folder walked recursively, Kubernetes ConfigMap mounts included),
-decoding them (BOM-aware), parsing JSON and YAML, unwrapping the accepted top-level shapes
-(one object, an array of objects, a Graph list response ``{"value": [...]}``) and telling
-each document's kind. It does not validate what a document says; that is the parser's job.
+root (one file, or a folder walked recursively, links followed once, Kubernetes ConfigMap
+mounts included), reading them within size limits (`MAX_FILE_BYTES` per file,
+`MAX_SET_BYTES` in all, `MAX_FILES` files), having `pdp.policy.decode` parse them,
+unwrapping the accepted top-level shapes (one object, an array of objects, a Graph list
+response ``{"value": [...]}``; at most `MAX_DOCUMENTS` per file) and telling each
+document's kind. It does not validate what a document says; that is the parser's job.
 
 Every problem is a `Diagnostic` naming the file (relative to the root) and the JSON path of
 the document inside it: ``$`` is the file's top-level value, ``$[3]`` the 4th element of a
@@ -17,26 +19,29 @@ A YAML file with a single (non-empty) document uses the same paths as JSON.
 A key written twice in a JSON object is an error at the key's path, unless every earlier
 value is null or equal to the last one (nothing is lost: a warning). In YAML any duplicate
 key is an error with its line and column.
+
+`walk` is also what the hot reloader polls, so a change is noticed exactly in the files a
+load reads.
 """
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import enum
 import hashlib
-import json
-import re
-from collections.abc import Callable, Hashable, Iterator
+import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-import yaml
-
-from pdp.policy.diagnostics import Diagnostic, Severity
+from pdp.policy.decode import MAX_DOCUMENTS, Duplicates, decode_text, parse
+from pdp.policy.diagnostics import Diagnostic, Severity, key_path, quote
 
 SUFFIXES = (".json", ".yaml", ".yml")
+MAX_FILE_BYTES: Final = 64 * 1024 * 1024
+MAX_SET_BYTES: Final = 256 * 1024 * 1024
+MAX_FILES: Final = 10_000
 UNKNOWN_KIND = (
     "cannot tell what this document is: expected a conditionalAccessPolicy, ipNamedLocation,"
     " countryNamedLocation, compliantNetworkNamedLocation or authenticationStrengthPolicy"
@@ -87,104 +92,123 @@ class LoadedSources:
     files: list[str]  # relative paths read, sorted
 
 
-_BOMS = (  # UTF-32 first: the UTF-32 LE BOM starts with the UTF-16 LE one
-    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
-    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
-    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
-    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
-)
-
-
-def decode_text(raw: bytes) -> str:
-    """Decode a policy file: by its BOM (UTF-8, UTF-16, UTF-32), else as UTF-8.
-
-    Bytes without a BOM whose every other byte is (mostly) zero are taken as UTF-16 LE or
-    BE. The BOM is not part of the result. Raises `ValueError` with a message like
-    ``not valid UTF-8 text (invalid start byte at byte 12)`` when the bytes do not decode
-    (offsets count from the start of the file, BOM included).
-    """
-    bom, codec, name = next((b for b in _BOMS if raw.startswith(b[0])), (b"", "", "UTF-8"))
-    if not codec and (guess := _utf16_without_bom(raw)):
-        with contextlib.suppress(UnicodeDecodeError):  # else: not UTF-16 after all
-            return raw.decode(guess)
-    try:
-        return raw[len(bom) :].decode(codec or "utf-8")
-    except UnicodeDecodeError as exc:
-        where = exc.start + len(bom)
-        raise ValueError(f"not valid {name} text ({exc.reason} at byte {where})") from None
-
-
-def _utf16_without_bom(raw: bytes) -> str | None:
-    """Name the UTF-16 codec when zero bytes sit in one byte position of most code units."""
-    if len(raw) % 2 or 0 not in raw:
-        return None
-    units = len(raw) // 2
-    zero_even, zero_odd = raw[0::2].count(0), raw[1::2].count(0)
-    if zero_odd * 2 >= units and zero_odd > zero_even:
-        return "utf-16-le"
-    if zero_even * 2 >= units and zero_even > zero_odd:
-        return "utf-16-be"
-    return None
-
-
 def load_sources(root: Path) -> LoadedSources:
     """Read every policy file under `root` (a file or a folder) into raw documents.
 
     Never raises for bad input: every problem is a diagnostic, and `digest` changes exactly
     when a file's relative path or bytes change.
     """
-    diagnostics: list[Diagnostic] = []
-    if not root.exists():
-        diagnostics.append(_error(str(root), "$", "no such file or directory"))
-        return LoadedSources([], diagnostics, _digest([]), [])
-    if root.is_dir():
-        paths = _walk(root, diagnostics)
-        if not paths and not diagnostics:
-            diagnostics.append(_error(str(root), "$", "no .json, .yaml or .yml files found"))
-    elif root.name.lower().endswith(SUFFIXES):
-        paths = [(root.name, root)]
-    else:
-        paths = []
-        diagnostics.append(_error(root.name, "$", "not a .json, .yaml or .yml file"))
+    files, diagnostics = walk(root)
     documents: list[SourceDocument] = []
     read: list[tuple[str, bytes]] = []
-    for rel, path in sorted(paths):
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            diagnostics.append(_error(rel, "$", f"cannot read file ({exc.strerror or exc})"))
+    total = 0
+    for file in files:
+        size = file.stat.st_size if file.stat is not None else 0
+        if total + size > MAX_SET_BYTES:
+            limit = f"{MAX_SET_BYTES:,} bytes"
+            diagnostics.append(_error(file.rel, "$", f"the policy files exceed {limit} in all"))
+            break
+        raw = _read(file, diagnostics)
+        if raw is None:
             continue
-        read.append((rel, raw))
-        documents.extend(_load_file(rel, raw, diagnostics))
+        total += len(raw)
+        read.append((file.rel, raw))
+        documents.extend(_load_file(file.rel, raw, diagnostics))
     return LoadedSources(documents, diagnostics, _digest(read), [rel for rel, _ in read])
 
 
-def _walk(root: Path, diagnostics: list[Diagnostic]) -> list[tuple[str, Path]]:
-    """Policy files under `root`: hidden and ``..data``-style entries skipped, links followed."""
-    found: list[tuple[str, Path]] = []
-    seen: set[Path] = set()  # resolved folders, so that a linked folder is read once (no cycles)
+@dataclass(frozen=True, slots=True)
+class PolicyFile:
+    """A policy file found under a root: its relative path, its path, and its stat."""
 
-    def visit(folder: Path) -> None:
-        if folder.resolve() in seen:
-            return
-        seen.add(folder.resolve())
+    rel: str  # relative to the root given (the file name itself when root is a file)
+    path: Path
+    stat: os.stat_result | None  # links followed; None when it could not be taken
+
+
+def walk(root: Path) -> tuple[list[PolicyFile], list[Diagnostic]]:
+    """The policy files under `root` (a file or a folder), sorted, and what went wrong.
+
+    Links are followed, each folder at most once (by device and inode), so links to an
+    ancestor (``ln -s . loop``) neither loop nor repeat. Hidden entries are skipped, which
+    covers Kubernetes ConfigMap mounts: the visible files are links through ``..data``. A
+    file that is not a regular file (a FIFO, a device) is skipped with a warning. At most
+    `MAX_FILES` files are listed. Never raises for bad input.
+    """
+    diagnostics: list[Diagnostic] = []
+    try:
+        root_stat = root.stat()
+    except FileNotFoundError:
+        diagnostics.append(_error(str(root), "$", "no such file or directory"))
+        return [], diagnostics
+    except OSError as exc:
+        diagnostics.append(_error(str(root), "$", f"cannot read ({_reason(exc)})"))
+        return [], diagnostics
+    if not stat.S_ISDIR(root_stat.st_mode):
+        if not root.name.lower().endswith(SUFFIXES):
+            diagnostics.append(_error(root.name, "$", "not a .json, .yaml or .yml file"))
+            return [], diagnostics
+        return [PolicyFile(root.name, root, root_stat)], diagnostics
+    files: list[PolicyFile] = []
+    seen = {(root_stat.st_dev, root_stat.st_ino)}
+    folders = [(root, "")]
+    while folders:
+        folder, prefix = folders.pop()
         try:
-            children = sorted(folder.iterdir())
+            names = sorted(entry.name for entry in os.scandir(folder))
         except OSError as exc:
-            where = folder.relative_to(root).as_posix() if folder != root else str(root)
-            diagnostics.append(_error(where, "$", f"cannot read folder ({exc.strerror or exc})"))
-            return
-        for child in children:
-            if child.name.startswith("."):
+            where = prefix.rstrip("/") or str(root)
+            diagnostics.append(_error(where, "$", f"cannot read folder ({_reason(exc)})"))
+            continue
+        later: list[tuple[Path, str]] = []
+        for name in names:
+            if name.startswith("."):
                 continue
-            if child.is_dir():
-                visit(child)
-            elif child.name.lower().endswith(SUFFIXES) and (child.is_file() or child.is_symlink()):
-                found.append((child.relative_to(root).as_posix(), child))
+            path, rel = folder / name, prefix + name
+            try:
+                st: os.stat_result | None = path.stat()
+            except OSError:
+                st = None  # a dangling link or a link loop: read() says why, if it is a file
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    later.append((path, rel + "/"))
+            elif not name.lower().endswith(SUFFIXES):
+                continue
+            elif st is not None and not stat.S_ISREG(st.st_mode):
+                diagnostics.append(_warning(rel, "$", "not a regular file: skipped"))
+            elif len(files) == MAX_FILES:
+                message = f"more than {MAX_FILES:,} policy files: the rest are not read"
+                diagnostics.append(_error(str(root), "$", message))
+                return sorted(files, key=lambda f: f.rel), diagnostics
+            else:
+                files.append(PolicyFile(rel, path, st))
+        folders.extend(reversed(later))
+    if not files and not diagnostics:
+        diagnostics.append(_error(str(root), "$", "no .json, .yaml or .yml files found"))
+    return sorted(files, key=lambda f: f.rel), diagnostics
 
-    visit(root)
-    return found
+
+def _read(file: PolicyFile, diagnostics: list[Diagnostic]) -> bytes | None:
+    """The bytes of one file, or None (and a diagnostic) when unreadable or too large."""
+    too_large = f"file is larger than {MAX_FILE_BYTES:,} bytes, the limit for one file"
+    if file.stat is not None and file.stat.st_size > MAX_FILE_BYTES:
+        diagnostics.append(_error(file.rel, "$", too_large))
+        return None
+    try:
+        with file.path.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        diagnostics.append(_error(file.rel, "$", f"cannot read file ({_reason(exc)})"))
+        return None
+    if len(raw) > MAX_FILE_BYTES:  # it grew after the walk
+        diagnostics.append(_error(file.rel, "$", too_large))
+        return None
+    return raw
+
+
+def _reason(exc: OSError) -> str:
+    return str(exc.strerror or exc)
 
 
 def _digest(files: list[tuple[str, bytes]]) -> str:
@@ -198,39 +222,11 @@ def _digest(files: list[tuple[str, bytes]]) -> str:
     return digest.hexdigest()
 
 
-class _YamlLoader(yaml.SafeLoader):
-    """A SafeLoader that rejects duplicate keys and keeps timestamps as strings, like JSON."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        """Build a mapping, failing on a key written twice (merge keys ``<<`` excepted)."""
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                key = self.construct_object(key_node)
-                if key in seen:
-                    problem = f'duplicate key "{key}"'
-                    raise yaml.constructor.ConstructorError(
-                        None, None, problem, key_node.start_mark
-                    )
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _timestamp_as_text(loader: _YamlLoader, node: yaml.ScalarNode) -> str:
-    return loader.construct_scalar(node)
-
-
-_YamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
-
-# id(object) -> (object, [(key written twice, whether every earlier value is null or the same)])
-_Duplicates = dict[int, tuple[dict[str, Any], list[tuple[str, bool]]]]
-
-
 def _load_file(rel: str, raw: bytes, diagnostics: list[Diagnostic]) -> Iterator[SourceDocument]:
     """Decode and parse one file, then unwrap and classify its top-level values."""
-    duplicates: _Duplicates = {}
+    duplicates: Duplicates = {}
     try:
-        values = _parse(rel, decode_text(raw), duplicates)
+        values = parse(rel, decode_text(raw), duplicates)
     except ValueError as exc:
         diagnostics.append(_error(rel, "$", str(exc)))
         return
@@ -240,65 +236,26 @@ def _load_file(rel: str, raw: bytes, diagnostics: list[Diagnostic]) -> Iterator[
         yield from _unwrap(rel, base, value, duplicates, diagnostics)
 
 
-def _parse(rel: str, text: str, duplicates: _Duplicates) -> list[tuple[str, Any]]:
-    """Parse JSON or YAML into (path, top-level value) pairs; `ValueError` says what is wrong."""
-    if rel.lower().endswith(".json"):
-        try:
-            hook = _pairs_hook(duplicates)
-            return [("$", json.loads(text, object_pairs_hook=hook))] if text.strip() else []
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno}, column {exc.colno}"
-            raise ValueError(f"invalid JSON: {exc.msg} ({where})") from None
-        except (ValueError, RecursionError) as exc:
-            raise ValueError(f"invalid JSON: {exc}") from None
-    try:
-        loaded = list(yaml.load_all(text, Loader=_YamlLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ValueError(f"invalid YAML: {exc.problem or exc.context}{where}") from None
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise ValueError(f"invalid YAML: {exc}") from None
-    single = sum(value is not None for value in loaded) == 1
-    return [("$" if single else f"$#{i}", v) for i, v in enumerate(loaded) if v is not None]
-
-
-def _pairs_hook(duplicates: _Duplicates) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
-    """Make a json object_pairs_hook recording, per object built, the keys it saw twice."""
-
-    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj = dict(pairs)
-        if len(obj) < len(pairs):
-            values: dict[str, list[Any]] = {}
-            for key, value in pairs:
-                values.setdefault(key, []).append(value)
-            found = [
-                (key, all(v is None or v == seen[-1] for v in seen[:-1]))
-                for key, seen in values.items()
-                if len(seen) > 1
-            ]
-            duplicates[id(obj)] = (obj, found)  # holding obj keeps its id from being reused
-        return obj
-
-    return hook
-
-
 def _unwrap(
-    rel: str, base: str, value: Any, duplicates: _Duplicates, diagnostics: list[Diagnostic]
+    rel: str, base: str, value: Any, duplicates: Duplicates, diagnostics: list[Diagnostic]
 ) -> Iterator[SourceDocument]:
     """Yield the documents in one top-level value: an object, an array or a Graph list response."""
     envelope = isinstance(value, dict) and isinstance(value.get("value"), list)
     if envelope and all(key == "value" or str(key).startswith("@") for key in value):
         diagnostics.extend(_duplicate_keys(rel, base, value, duplicates, "", deep=False))
         if value.get("@odata.nextLink"):
-            where = _key_path(base, "@odata.nextLink")
+            where = key_path(base, "@odata.nextLink")
             diagnostics.append(
                 _warning(rel, where, "paged Graph response: only this page is loaded")
             )
-        base, value = _key_path(base, "value"), value["value"]
+        base, value = key_path(base, "value"), value["value"]
     if isinstance(value, dict):
         items: list[tuple[str, Any]] = [(base, value)]
     elif isinstance(value, list):
+        if len(value) > MAX_DOCUMENTS:
+            message = f"more than {MAX_DOCUMENTS:,} documents in one file"
+            diagnostics.append(_error(rel, base, message))
+            return
         items = [(f"{base}[{i}]", item) for i, item in enumerate(value)]
         if not items:
             diagnostics.append(_warning(rel, base, "no documents"))
@@ -327,9 +284,11 @@ def _kind(doc: dict[str, Any]) -> tuple[DocumentKind | None, str]:
     """Tell the kind by ``@odata.type``, else by shape; else None and what was found."""
     odata_type = doc.get("@odata.type")
     if odata_type is not None and odata_type != "":
-        name = str(odata_type).strip().lower().removeprefix("#").removeprefix("microsoft.graph.")
+        if not isinstance(odata_type, str):
+            return None, f"; found @odata.type {quote(odata_type)}"
+        name = odata_type.strip().lower().removeprefix("#").removeprefix("microsoft.graph.")
         kind = _BY_TYPE.get(name)
-        return kind, "" if kind else f"; found @odata.type {json.dumps(odata_type, default=str)}"
+        return kind, "" if kind else f"; found @odata.type {quote(odata_type)}"
     if isinstance(doc.get("conditions"), dict):
         return DocumentKind.POLICY, ""
     if any(key in doc for key in _POLICY_ONLY_KEYS):
@@ -343,7 +302,7 @@ def _kind(doc: dict[str, Any]) -> tuple[DocumentKind | None, str]:
 
 
 def _duplicate_keys(
-    rel: str, path: str, value: Any, duplicates: _Duplicates, label: str, *, deep: bool
+    rel: str, path: str, value: Any, duplicates: Duplicates, label: str, *, deep: bool
 ) -> Iterator[Diagnostic]:
     """Report keys written twice in `value` (and, if `deep`, in everything inside it)."""
     if not duplicates or not isinstance(value, dict | list):
@@ -355,20 +314,17 @@ def _duplicate_keys(
         for key, harmless in found if obj is value else []:
             severity, what = (Severity.WARNING, _NULL_DUP) if harmless else (Severity.ERROR, _DUP)
             message = f'duplicate key "{key}"{what}'
-            yield Diagnostic(severity, rel, _key_path(path, key), message, label)
-        children = [(_key_path(path, str(key)), child) for key, child in value.items()]
+            yield Diagnostic(severity, rel, key_path(path, key), message, label)
+        children = [(key_path(path, str(key)), child) for key, child in value.items()]
     for child_path, child in children if deep else []:
         yield from _duplicate_keys(rel, child_path, child, duplicates, label, deep=True)
 
 
 _DUP = ": the later value silently replaces the earlier one"
 _NULL_DUP = ": the later value is used (the earlier one is null or the same)"
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _key_path(path: str, key: str) -> str:
-    """``$.key`` for identifier-like keys, else ``$["@odata.nextLink"]``."""
-    return f"{path}.{key}" if _IDENTIFIER.fullmatch(key) else f"{path}[{json.dumps(key)}]"
+_LABEL_LIMIT = 200
 
 
 def _label(doc: dict[str, Any]) -> str:
@@ -376,7 +332,7 @@ def _label(doc: dict[str, Any]) -> str:
     for key in ("id", "displayName"):
         value = doc.get(key)
         if isinstance(value, str) and value:
-            return value
+            return value if len(value) <= _LABEL_LIMIT else f"{value[:_LABEL_LIMIT]}..."
     return ""
 
 

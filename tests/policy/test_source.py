@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from pdp.policy.decode import decode_text
 from pdp.policy.diagnostics import Diagnostic, Severity
 from pdp.policy.source import (
     UNKNOWN_KIND,
     DocumentKind,
     LoadedSources,
-    decode_text,
     load_sources,
 )
 
@@ -229,7 +229,7 @@ def test_kind_by_shape_without_odata_type(
     [
         (
             {"id": "g1", "@odata.type": "#microsoft.graph.group"},
-            '; found @odata.type "#microsoft.graph.group"',
+            "; found @odata.type '#microsoft.graph.group'",
             "g1",
         ),
         ({"displayName": "Odd", "@odata.type": 7}, "; found @odata.type 7", "Odd"),
