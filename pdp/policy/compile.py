@@ -11,9 +11,8 @@ those alone. Nothing here runs per request.
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -328,11 +327,14 @@ def _index_locations(c: CompiledPolicySet, locations: dict[str, NamedLocation]) 
             for value in values:
                 for location_id in trusted if value == ALL_TRUSTED else [value]:
                     target[location_id] |= bit
-    ranges: dict[int, list[tuple[IPNetwork, str]]] = {4: [], 6: []}
+    blocks: dict[int, list[_Block]] = {4: [], 6: []}
     for loc in locations.values():
         if loc.kind == "ip":
-            for network in loc.ip_ranges:
-                ranges[network.version].append((network, loc.id))
+            in_mask, ex_mask = include[loc.id], exclude[loc.id]
+            if in_mask or ex_mask:  # a location no policy names adds nothing to the table
+                for network in loc.ip_ranges:
+                    block = (network.first, -network.last, in_mask, ex_mask)
+                    blocks[network.version].append(block)
         elif loc.kind == "country":
             for code in loc.countries:
                 _merge(c.countries, code, include[loc.id], exclude[loc.id])
@@ -349,8 +351,8 @@ def _index_locations(c: CompiledPolicySet, locations: dict[str, NamedLocation]) 
         if loc.kind == "ip" and loc.is_trusted
         for network in loc.ip_ranges
     )
-    c.ipv4 = _interval_table(ranges[4], include.__getitem__, exclude.__getitem__)
-    c.ipv6 = _interval_table(ranges[6], include.__getitem__, exclude.__getitem__)
+    c.ipv4 = _interval_table(blocks[4])
+    c.ipv6 = _interval_table(blocks[6])
 
 
 def _merge(table: dict[str, tuple[int, int]], key: str, incl: int, excl: int) -> None:
@@ -358,27 +360,51 @@ def _merge(table: dict[str, tuple[int, int]], key: str, incl: int, excl: int) ->
     table[key] = (old[0] | incl, old[1] | excl)
 
 
-def _interval_table(
-    ranges: list[tuple[IPNetwork, str]],
-    include_of: Callable[[str], int],
-    exclude_of: Callable[[str], int],
-) -> IntervalTable:
-    """Split possibly overlapping CIDRs into disjoint intervals carrying the union of masks."""
-    points: set[int] = set()
-    for network, _ in ranges:
-        points.add(network.first)
-        points.add(network.last + 1)
-    bounds = sorted(points)
+# A CIDR block of a named location: (first address, -last address, include mask, exclude
+# mask). The last address is negated so that sorting puts the larger of two blocks with the
+# same start first.
+_Block = tuple[int, int, int, int]
+
+
+def _interval_table(blocks: list[_Block]) -> IntervalTable:
+    """Split possibly overlapping CIDRs into disjoint intervals carrying the union of masks.
+
+    CIDR blocks are disjoint or nested, never partly overlapping, so one sweep over the
+    blocks sorted by start (the larger first on a tie) with a stack of the enclosing blocks
+    finds every interval: O(n log n) for n blocks. Neighbouring intervals with the same
+    masks are joined, so the table holds no more intervals than it needs.
+    """
     table = IntervalTable()
-    for start, next_start in itertools.pairwise(bounds):
-        incl = excl = 0
-        for network, location_id in ranges:
-            if network.first <= start <= network.last:
-                incl |= include_of(location_id)
-                excl |= exclude_of(location_id)
-        if incl or excl:
-            table.starts.append(start)
-            table.ends.append(next_start - 1)
-            table.include.append(incl)
-            table.exclude.append(excl)
+    starts, ends, includes, excludes = table.starts, table.ends, table.include, table.exclude
+
+    def emit(start: int, end: int, incl: int, excl: int) -> None:
+        if start > end:
+            return
+        if ends and ends[-1] == start - 1 and includes[-1] == incl and excludes[-1] == excl:
+            ends[-1] = end  # the same masks as the interval just before: one interval
+            return
+        starts.append(start)
+        ends.append(end)
+        includes.append(incl)
+        excludes.append(excl)
+
+    stack: list[tuple[int, int, int]] = []  # enclosing blocks: (last, include, exclude)
+    cursor = 0  # the first address not emitted yet
+    blocks.sort()
+    for start, negated_end, own_incl, own_excl in blocks:
+        while stack and stack[-1][0] < start:
+            last, incl, excl = stack.pop()
+            emit(cursor, last, incl, excl)
+            cursor = last + 1
+        incl, excl = own_incl, own_excl
+        if stack:
+            _, outer_incl, outer_excl = stack[-1]
+            emit(cursor, start - 1, outer_incl, outer_excl)
+            incl, excl = incl | outer_incl, excl | outer_excl
+        cursor = start
+        stack.append((-negated_end, incl, excl))
+    while stack:
+        last, incl, excl = stack.pop()
+        emit(cursor, last, incl, excl)
+        cursor = last + 1
     return table

@@ -107,16 +107,21 @@ def _parse_json(text: str, duplicates: Duplicates) -> Any:
 
 
 def _check_depth(value: Any) -> None:
-    """Refuse a value nested deeper than MAX_DEPTH (an explicit stack: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 0)] if isinstance(value, dict | list) else []
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 >= MAX_DEPTH:
-                    raise ValueError(f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
-                stack.append((child, depth + 1))
+    """Refuse a value nested deeper than MAX_DEPTH, level by level (no recursion)."""
+    level = [value] if type(value) in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise ValueError(f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            below += [child for child in children if type(child) in _CONTAINERS]
+        level = below
+
+
+_CONTAINERS = (dict, list)  # exactly the types json.loads builds
 
 
 def _pairs_hook(duplicates: Duplicates) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:

@@ -8,6 +8,7 @@ policies to named locations and strengths. Any error refuses the whole set
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -148,12 +149,12 @@ def _location(doc: SourceDocument, r: Reader) -> NamedLocation | None:
             return None
         for i, item in enumerate(raw_ranges):
             cidr = item.get("cidrAddress") if isinstance(item, dict) else None
-            try:
-                if not isinstance(cidr, str):
-                    raise AddrFormatError("missing")
-                ranges.append(IPNetwork(cidr.strip()))
-            except (AddrFormatError, ValueError, TypeError):
-                r.error(f"$.ipRanges[{i}].cidrAddress", f"not an IPv4 or IPv6 CIDR: {cidr!r}")
+            network = parse_cidr(cidr) if isinstance(cidr, str) else None
+            if network is None:
+                what = f"not an IPv4 or IPv6 CIDR: {quote(cidr)}"
+                r.error(f"$.ipRanges[{i}].cidrAddress", what)
+            else:
+                ranges.append(network)
         return NamedLocation(
             id=location_id,
             display_name=name,
@@ -187,6 +188,29 @@ def _location(doc: SourceDocument, r: Reader) -> NamedLocation | None:
         kind="compliantNetwork",
         is_trusted=r.boolean(data, "isTrusted", "$", True),
     )
+
+
+def parse_cidr(text: str) -> IPNetwork | None:
+    """An IPv4 or IPv6 CIDR (a bare address is a /32 or /128), or None when it is not one.
+
+    The usual form is decoded by the C socket functions (several times faster than netaddr's
+    own parser, which matters for sets of 100,000s of ranges); anything else goes to netaddr.
+    """
+    address, slash, prefix = text.strip().partition("/")
+    v6 = ":" in address
+    width = 128 if v6 else 32
+    if not slash or (prefix.isascii() and prefix.isdigit() and len(prefix) <= 3):
+        length = int(prefix) if slash else width
+        try:
+            packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, address)
+        except (OSError, ValueError):
+            packed = b""
+        if packed and length <= width:
+            return IPNetwork((int.from_bytes(packed, "big"), length), version=6 if v6 else 4)
+    try:
+        return IPNetwork(text.strip())
+    except (AddrFormatError, ValueError, TypeError):
+        return None
 
 
 def _strength(data: Mapping[str, Any], r: Reader) -> AuthenticationStrength | None:
