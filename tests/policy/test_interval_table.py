@@ -120,13 +120,13 @@ def _compile_cpu_seconds(count: int) -> float:
 
 
 def test_four_times_the_ranges_take_about_four_times_the_time_not_sixteen() -> None:
-    """Compile time grows like n log n: 4x the ranges stay well below 8x the time (n^2: 16x).
+    """Compile time grows like n log n: 4x the ranges stay well below 9x the time (n^2: 16x).
 
     CPU time (other processes on a shared machine do not count), in interleaved rounds,
-    best of five; the quadratic table this replaced took 10 s for 4,000 ranges.
+    best of seven; the quadratic table this replaced took 10 s for 4,000 ranges.
     """
     small, large = [], []
-    for _ in range(5):
+    for _ in range(7):
         small.append(_compile_cpu_seconds(5_000))
         large.append(_compile_cpu_seconds(20_000))
-    assert min(large) / min(small) < 8.0, (small, large)
+    assert min(large) / min(small) < 9.0, (small, large)
