@@ -90,7 +90,9 @@ async def serve(
         if metrics and settings.metrics_port:
             metrics_server = start_metrics_server(settings.host, settings.metrics_port)
         await server.start()
-        compiled = await reloader.load_first()
+        compiled = await reloader.load_first(stopping)
+        if compiled is None:  # SIGTERM or SIGINT during the first load
+            return 0
         http_port = await forward_auth.start() if forward_auth is not None else None
         health.serving()
         tasks.append(asyncio.create_task(reloader.run()))
