@@ -15,14 +15,23 @@ include/exclude `mode` is applied by the caller, not here.
 The grammar (tokens, operators, precedence, limits) is shared with application filters,
 which Microsoft documents as the same rule syntax over custom security attributes: a
 `RuleDialect` says what differs, `DEVICE` is this module's own.
+
+``-match`` and ``-notMatch`` are not among the operators Entra documents for device filters
+(they come from the dynamic-group rule language); pdp accepts them as an extension, which
+`DeviceFilter.extensions` names so that the parser can warn. Their patterns use RE2 syntax
+(github.com/google/re2/wiki/Syntax), matched case-insensitively anywhere in the value
+(a search, not anchored), by the RE2 engine: time linear in the value's length whatever the
+pattern, so no rule can make a worker backtrack. What RE2 lacks (backreferences,
+lookaround) is an error when the policy set is loaded. Both dialects match this way.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, TypeAlias
+
+import re2
 
 DeviceProperties: TypeAlias = Mapping[str, str]
 """A device as a filter sees it: lower-cased property name -> value; an absent key is null.
@@ -89,6 +98,8 @@ class DeviceFilter:
 
     rule: str  # the original rule text
     _predicate: _Predicate = field(repr=False, compare=False)
+    # Operators used that Entra documents no device filter with (-match, -notMatch).
+    extensions: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def matches(self, device: DeviceProperties) -> bool:
         """Whether `device` satisfies the rule (before the filter's include/exclude mode)."""
@@ -97,7 +108,9 @@ class DeviceFilter:
 
 def parse_device_filter(rule: str) -> DeviceFilter:
     """Parse `rule` once into a `DeviceFilter`; raise `DeviceFilterError` if it is malformed."""
-    return DeviceFilter(rule, parse_rule(rule, DEVICE))
+    parser = _parser(rule, DEVICE)
+    predicate = parser.parse()
+    return DeviceFilter(rule, predicate, tuple(sorted(parser.extensions)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +127,19 @@ class RuleDialect:
     key: Callable[[str], str | None]  # property name as written -> lookup key; None: unknown
     comparison: Callable[[str, str, str], _Predicate]  # (key, operator, casefolded value)
     membership: Callable[[str, bool, frozenset[str]], _Predicate]  # -in / -notIn
-    match: Callable[[str, bool, re.Pattern[str]], _Predicate]  # -match / -notMatch
+    # -match / -notMatch; the pattern is compiled by RE2 (google-re2 ships no types).
+    match: Callable[[str, bool, Any], _Predicate]
     booleans: bool = True  # whether True / False are values
     hint: str = ""  # appended to "unknown property" errors: how names are written
 
 
 def parse_rule(rule: str, dialect: RuleDialect) -> RulePredicate:
     """Parse `rule` in `dialect` into a predicate; raise `DeviceFilterError` if malformed."""
+    return _parser(rule, dialect).parse()
+
+
+def _parser(rule: str, dialect: RuleDialect) -> _Parser:
+    """A parser for `rule`, once its length is checked."""
     if len(rule) > _MAX_RULE_LENGTH:
         raise DeviceFilterError(
             f"rule is {len(rule)} characters long, the limit is {_MAX_RULE_LENGTH}",
@@ -128,7 +147,7 @@ def parse_rule(rule: str, dialect: RuleDialect) -> RulePredicate:
         )
     if not rule.strip():
         raise DeviceFilterError("empty rule", 0)
-    return _Parser(rule, dialect).parse()
+    return _Parser(rule, dialect)
 
 
 # --- tokenizer -----------------------------------------------------------------------------
@@ -204,10 +223,11 @@ def _describe(tok: _Token) -> str:
 class _Parser:
     """Recursive descent; precedence high to low: comparison, -not, -and, -or."""
 
-    __slots__ = ("_depth", "_dialect", "_i", "_tokens")
+    __slots__ = ("_depth", "_dialect", "_i", "_tokens", "extensions")
 
     def __init__(self, rule: str, dialect: RuleDialect) -> None:
         self._dialect = dialect
+        self.extensions: set[str] = set()
         self._tokens = _tokenize(rule)
         self._i = 0
         self._depth = 0
@@ -302,11 +322,8 @@ class _Parser:
                 reason += f", got {_describe(tok)}"
             raise DeviceFilterError(reason, tok.pos)
         if op in ("match", "notmatch"):
-            try:
-                regex = re.compile(value, re.IGNORECASE)
-            except re.error as e:
-                raise DeviceFilterError(f"invalid regular expression: {e.msg}", tok.pos) from e
-            return dialect.match(key, op == "notmatch", regex)
+            self.extensions.add("-notMatch" if op == "notmatch" else "-match")
+            return dialect.match(key, op == "notmatch", _regex(value, tok.pos))
         return dialect.comparison(key, op, value.casefold())
 
     def _list(self, op: str) -> frozenset[str]:
@@ -377,7 +394,22 @@ def _compile_in(key: str, negate: bool, values: frozenset[str]) -> _Predicate:
     return lambda d: (x := d.get(key)) is not None and x.casefold() in values
 
 
-def _compile_match(key: str, negate: bool, regex: re.Pattern[str]) -> _Predicate:
+def _regex(pattern: str, position: int) -> Any:
+    """`pattern` compiled by RE2 (case-insensitive); DeviceFilterError if RE2 refuses it."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # the error is ours to report, not RE2's to print on stderr
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "not RE2 syntax"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        message = f"invalid regular expression (RE2 syntax): {reason}"
+        raise DeviceFilterError(message, position) from None
+
+
+def _compile_match(key: str, negate: bool, regex: Any) -> _Predicate:
     search = regex.search
     if negate:
         return lambda d: (x := d.get(key)) is None or search(x) is None

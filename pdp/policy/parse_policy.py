@@ -274,6 +274,12 @@ def _devices(raw: Mapping[str, Any], r: Reader, path: str) -> DeviceCondition:
     include_states |= r.enums(obj, "includeDevices", f"{path}.devices", v.DEVICE_STATES)
     exclude_states |= r.enums(obj, "excludeDevices", f"{path}.devices", v.DEVICE_STATES)
     mode, device_filter = _filter(obj, "deviceFilter", r, f"{path}.devices", parse_device_filter)
+    for operator in device_filter.extensions if device_filter is not None else ():
+        r.warn(
+            f"{path}.devices.deviceFilter.rule",
+            f"{operator} is not an operator Entra documents for device filters: "
+            "pdp evaluates it (RE2 syntax), Entra may refuse the rule",
+        )
     return DeviceCondition(
         filter_mode=mode,
         filter=device_filter,

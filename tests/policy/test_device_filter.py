@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pickle
 import re
+import subprocess
+import sys
 
 import pytest
+import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -283,7 +286,7 @@ def test_collection_contains_is_element_match(rule: str, expected: bool) -> None
     ],
 )
 def test_match_is_case_insensitive_search(pattern: str, value: str, expected: bool) -> None:
-    """-match uses re.search with IGNORECASE; backslashes in the rule reach the regex as is."""
+    """-match is an RE2 search, case-insensitive; backslashes in the rule reach it as is."""
     assert matches(f'device.model -match "{pattern}"', {"model": value}) is expected
     assert matches(f'device.model -notMatch "{pattern}"', {"model": value}) is not expected
 
@@ -315,7 +318,7 @@ def test_matches_does_no_regex_work(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("regex work at evaluation time")
 
     for name in ("compile", "search", "match", "fullmatch"):
-        monkeypatch.setattr(re, name, refuse)
+        monkeypatch.setattr(re2, name, refuse)
     assert compiled.matches({"model": "Surface Go"}) is True
 
 
@@ -549,3 +552,52 @@ def test_comparison_agrees_with_oracle(
     """A compiled positive comparison agrees with a naive reference evaluation."""
     prop, base, _operator, value = comparison
     assert matches(render(comparison), device) is oracle(prop, base, value, device)
+
+
+# --- regular expressions: RE2, linear time ------------------------------------------------
+
+
+def test_a_backtracking_pattern_matches_in_linear_time() -> None:
+    """`^(a+)+$` took 7.8 s on 29 characters with a backtracking engine; RE2 is linear.
+
+    In a child process with a deadline: a backtracking engine holds the interpreter lock
+    for the whole match, so a regression fails this test instead of hanging the suite.
+    """
+    code = (
+        "from pdp.policy.device_filter import parse_device_filter\n"
+        "f = parse_device_filter('device.displayName -match \"^(a+)+$\"')\n"
+        "print(f.matches({'displayname': 'a' * 50_000 + '!'}))\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the match did not end in 30 s: the engine backtracks")
+    assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        (r"^(a)\1$", "invalid escape sequence"),  # backreference
+        ("^(?=x)", "invalid perl operator"),  # lookahead
+        ("(?<!x)y", "invalid perl operator"),  # lookbehind
+        ("a{1001}", "invalid repetition size"),
+    ],
+)
+def test_what_re2_lacks_is_refused_when_the_rule_is_parsed(pattern: str, problem: str) -> None:
+    """A pattern RE2 cannot run is an error naming RE2 and the reason, at its position."""
+    rule = f'device.model -match "{pattern}"'
+    with pytest.raises(DeviceFilterError, match="invalid regular expression") as info:
+        parse_device_filter(rule)
+    assert "RE2 syntax" in info.value.reason
+    assert problem in info.value.reason
+    assert info.value.position == rule.index('"')
+
+
+def test_match_operators_are_named_as_extensions() -> None:
+    """Entra documents no -match for device filters: the compiled filter says it uses one."""
+    assert parse_device_filter('device.model -eq "x"').extensions == ()
+    rule = 'device.model -match "x" -or device.model -notMatch "y"'
+    assert parse_device_filter(rule).extensions == ("-match", "-notMatch")
