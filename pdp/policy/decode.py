@@ -145,9 +145,10 @@ def _pairs_hook(duplicates: Duplicates) -> Callable[[list[tuple[str, Any]]], dic
 
 
 def _parse_yaml(text: str) -> list[Any]:
-    loader = _YamlLoader(text)
     documents: list[Any] = []
+    loader: _YamlLoader | None = None
     try:
+        loader = _YamlLoader(text)  # reading starts here: a bad character fails at once
         while loader.check_data():  # type: ignore[no-untyped-call]
             if len(documents) == MAX_DOCUMENTS:
                 raise ValueError(f"invalid YAML: more than {MAX_DOCUMENTS:,} documents in a file")
@@ -156,10 +157,14 @@ def _parse_yaml(text: str) -> list[Any]:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ValueError(f"invalid YAML: {exc.problem or exc.context}{where}") from None
+    except yaml.reader.ReaderError as exc:
+        what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "byte"
+        raise ValueError(f"invalid YAML: {exc.reason}: {what} at {exc.position}") from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise ValueError(f"invalid YAML: {exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents
 
 
