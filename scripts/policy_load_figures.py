@@ -23,7 +23,7 @@ from typing import TypeVar
 from pdp.policy.compile import compile_policy_set
 from pdp.policy.load import load_policy_set
 from pdp.policy_store import PolicyStore
-from pdp.server.reload import off_loop
+from pdp.runtime.reload import off_loop
 
 T = TypeVar("T")
 LOCATION_ID = "b0c1d2e3-0000-4000-8000-00000000c0a1"

@@ -164,7 +164,7 @@ def policy_refs(root: Path, policy_set: PolicySet) -> dict[str, PolicyRef]:
 
 
 def _decoded(raw: bytes) -> str:
-    from pdp.policy.source import decode_text  # noqa: PLC0415 - the loader's own decoding
+    from pdp.policy.decode import decode_text  # noqa: PLC0415 - the loader's own decoding
 
     return decode_text(raw)
 

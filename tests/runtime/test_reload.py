@@ -16,7 +16,7 @@ from pdp import policy_store
 from pdp.observability import metrics
 from pdp.policy.diagnostics import PolicySetError
 from pdp.policy_store import PolicyStore
-from pdp.server.reload import PolicyReloader, signature
+from pdp.runtime.reload import PolicyReloader, signature
 
 INTERVAL_S = 0.05
 
