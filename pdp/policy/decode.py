@@ -32,7 +32,7 @@ from typing import Any, Final
 import yaml
 
 MAX_DEPTH: Final = 64
-MAX_DOCUMENTS: Final = 10_000
+MAX_DOCUMENTS: Final = 100_000
 MAX_ALIAS_EXPANSION: Final = 1_000_000
 
 # id(object) -> (object, [(key written twice, whether every earlier value is null or the same)])

@@ -120,20 +120,36 @@ def test_very_deep_json_is_an_error_not_a_crash(tmp_path: Path) -> None:
     assert "nested deeper than" in message
 
 
-def test_too_many_yaml_documents_in_one_file_are_refused(tmp_path: Path) -> None:
-    """At most MAX_DOCUMENTS documents per YAML file."""
+def test_too_many_yaml_documents_in_one_file_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most MAX_DOCUMENTS documents per YAML file (made small here: the check, not YAML)."""
+    monkeypatch.setattr(decode, "MAX_DOCUMENTS", 50)
     path = tmp_path / "many.yaml"
-    path.write_text("---\n{displayName: x}\n" * (decode.MAX_DOCUMENTS + 1), encoding="utf-8")
+    path.write_text("---\n{displayName: x}\n" * 51, encoding="utf-8")
     [message] = _errors(path)
-    assert f"more than {decode.MAX_DOCUMENTS:,} documents" in message
+    assert "more than 50 documents" in message
 
 
-def test_too_many_documents_in_one_array_are_refused(tmp_path: Path) -> None:
+def test_too_many_documents_in_one_array_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """At most MAX_DOCUMENTS documents per file in a top-level array too."""
+    monkeypatch.setattr(source, "MAX_DOCUMENTS", 50)
     path = tmp_path / "many.json"
-    path.write_text(json.dumps([{}] * (decode.MAX_DOCUMENTS + 1)), encoding="utf-8")
+    path.write_text(json.dumps([{}] * 51), encoding="utf-8")
     [message] = _errors(path)
-    assert f"more than {decode.MAX_DOCUMENTS:,} documents" in message
+    assert "more than 50 documents" in message
+
+
+def test_a_file_of_many_thousand_documents_is_within_the_limit(tmp_path: Path) -> None:
+    """12,000 policies in one file (far above Entra's 195) are not refused for their number."""
+    policies = [{**POLICY, "id": f"7a3c0000-0000-4000-8000-{i:012d}"} for i in range(12_000)]
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(policies), encoding="utf-8")
+    loaded = load_sources(path)
+    assert loaded.diagnostics == []
+    assert len(loaded.documents) == 12_000
 
 
 @pytest.mark.parametrize(
