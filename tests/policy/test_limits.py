@@ -7,22 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from graph_documents import mfa_policy
 
 from pdp.policy import decode, source
 from pdp.policy.diagnostics import Severity
 from pdp.policy.source import load_sources
 
-POLICY = {
-    "id": "7a3c0000-0000-4000-8000-000000000001",
-    "displayName": "MFA",
-    "state": "enabled",
-    "conditions": {
-        "users": {"includeUsers": ["All"]},
-        "applications": {"includeApplications": ["All"]},
-        "clientAppTypes": ["all"],
-    },
-    "grantControls": {"operator": "OR", "builtInControls": ["mfa"]},
-}
+POLICY = mfa_policy()
 
 
 def _errors(root: Path) -> list[str]:

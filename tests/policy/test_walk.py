@@ -5,20 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from graph_documents import mfa_policy
+
 from pdp.policy.diagnostics import Severity
 from pdp.policy.source import load_sources, walk
 
-POLICY = {
-    "id": "7a3c0000-0000-4000-8000-000000000001",
-    "displayName": "MFA",
-    "state": "enabled",
-    "conditions": {
-        "users": {"includeUsers": ["All"]},
-        "applications": {"includeApplications": ["All"]},
-        "clientAppTypes": ["all"],
-    },
-    "grantControls": {"operator": "OR", "builtInControls": ["mfa"]},
-}
+POLICY = mfa_policy()
 
 
 def test_two_links_to_the_folder_itself_are_walked_once(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import structlog
+from graph_documents import mfa_policy
 
 from pdp import policy_store
 from pdp.observability import metrics
@@ -21,22 +22,8 @@ from pdp.runtime.reload import PolicyReloader, signature
 INTERVAL_S = 0.05
 
 
-def _policy(name: str) -> dict[str, Any]:
-    return {
-        "id": "7a3c0000-0000-4000-8000-000000000001",
-        "displayName": name,
-        "state": "enabled",
-        "conditions": {
-            "users": {"includeUsers": ["All"]},
-            "applications": {"includeApplications": ["All"]},
-            "clientAppTypes": ["all"],
-        },
-        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]},
-    }
-
-
 def _write(folder: Path, name: str) -> None:
-    (folder / "policy.json").write_text(json.dumps(_policy(name)), encoding="utf-8")
+    (folder / "policy.json").write_text(json.dumps(mfa_policy(display_name=name)), encoding="utf-8")
 
 
 def _failures() -> float:
