@@ -24,6 +24,7 @@ from pdp.policy.diagnostics import Diagnostic, Severity, quote
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _PLACEHOLDER = re.compile(r"<[^<>]+>")
+_SHOWN = 8  # special values and group names a message lists at most
 
 
 def is_annotation(key: str) -> bool:
@@ -144,7 +145,8 @@ class Reader:
                 out.add(special)
                 continue
             if item.lower() not in named:
-                self.check_id(item, f"{path}.{key}[{i}]", [*canon.values(), *named.values()])
+                names_shown = [n for n in named.values() if not is_guid(n)]
+                self.check_id(item, f"{path}.{key}[{i}]", [*canon.values(), *names_shown])
             out.add(item.lower())
         return frozenset(out)
 
@@ -163,7 +165,8 @@ class Reader:
                 "carries it, so it matches nothing",
             )
         elif self.guid_ids and not is_guid(value):
-            others = ", ".join(specials)
+            shown = list(specials)
+            others = ", ".join(shown[:_SHOWN]) + (", ..." if len(shown) > _SHOWN else "")
             message = (
                 f"{quote(value)} is not an object id: Graph identifies objects here by GUID"
                 f"{f' (or one of: {others})' if others else ''}, and a name or other text "

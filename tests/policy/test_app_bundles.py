@@ -109,7 +109,8 @@ def _policy(policy_id: str, applications: dict[str, Any]) -> dict[str, Any]:
 
 def _load(tmp_path: Path, documents: list[dict[str, Any]]) -> PolicySet:
     source = tmp_path / "policies.json"
-    source.write_text(json.dumps(documents), encoding="utf-8")
+    readable_ids = {"pdp": {"objectIds": "any"}}  # "app-new", "a1": names, not GUIDs
+    source.write_text(json.dumps([readable_ids, *documents]), encoding="utf-8")
     policy_set, _ = load_policy_set(source)
     return policy_set
 

@@ -15,6 +15,9 @@ import pytest
 from pdp.policy.diagnostics import PolicySetError, Severity
 from pdp.policy.load import load_policy_set
 
+SERVICE_PRINCIPAL = "5e000000-0000-4000-8000-000000000001"
+APP = "a0000000-0000-4000-8000-000000000001"
+
 
 def _policy(**parts: Any) -> dict[str, Any]:
     conditions = {
@@ -45,13 +48,13 @@ ACCEPTED = {
     "workload identity blocked on an authentication context": _policy(
         conditions={
             "users": {"includeUsers": ["None"]},
-            "clientApplications": {"includeServicePrincipals": ["sp1"]},
+            "clientApplications": {"includeServicePrincipals": [SERVICE_PRINCIPAL]},
             "applications": {"includeAuthenticationContextClassReferences": ["c1"]},
         },
         grantControls={"operator": "OR", "builtInControls": ["block"]},
     ),
     "persistent browser on All resources with an exclusion": _policy(
-        conditions={"applications": {"includeApplications": ["All"], "excludeApplications": ["a"]}},
+        conditions={"applications": {"includeApplications": ["All"], "excludeApplications": [APP]}},
         sessionControls={"persistentBrowser": {"isEnabled": True, "mode": "never"}},
     ),
     "password change with mfa for risky users": _policy(
@@ -90,7 +93,7 @@ def test_documented_shape_loads_without_a_refusal(name: str, tmp_path: Path) -> 
 def test_a_refusal_refuses_the_whole_set_and_names_its_source(tmp_path: Path) -> None:
     """One refused policy refuses the set, with the rule and its Learn page in the message."""
     bad = _policy(
-        conditions={"applications": {"includeApplications": ["a1"]}},
+        conditions={"applications": {"includeApplications": [APP]}},
         sessionControls={"persistentBrowser": {"isEnabled": True, "mode": "never"}},
     )
     good = {**_policy(grantControls={"operator": "OR", "builtInControls": ["mfa"]}), "id": "p2"}
