@@ -48,7 +48,7 @@ AUDIT_FLUSH_MIN_S: Final = 1.0  # the audit log's time to flush when calls used 
 _log = structlog.get_logger(__name__)
 
 
-async def serve(  # noqa: PLR0915 - the composition root, read in start-up order
+async def serve(
     settings: Settings,
     ready: Callable[[int], None],
     *,
