@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from operator import itemgetter
-from typing import Any
 
 from pdp.context import SignInContext
 from pdp.engine.decision import (
@@ -39,6 +38,7 @@ from pdp.engine.decision import (
 )
 from pdp.engine.grants import Grants
 from pdp.engine.session import merged_session
+from pdp.engine.set_cache import TAILS_LIMIT, SetCache, Tail, cache_for
 from pdp.policy.compile import CompiledPolicy, CompiledPolicySet
 from pdp.policy.grant_index import (
     REAUTHENTICATION,
@@ -53,9 +53,6 @@ from pdp.vocabulary import LEGACY_CLIENT_APP_TYPES
 
 EVERY_TIME_TOLERANCE_S = 300  # Entra's clock-skew tolerance for sign-in frequency everyTime
 _NO_SESSION = Session()
-
-
-_MEMO_LIMIT = 8192  # memo entries per policy set before it is cleared (bounds memory)
 
 
 def combine(  # noqa: PLR0917 - the engine's one call site passes everything it knows
@@ -131,16 +128,17 @@ def timed_part(  # noqa: PLR0917 - the content part and everything else the deci
             since = ctx.secondary_authenticated_at
             since = ctx.authenticated_at if since is None else since
             due_secondary = _due(index.secondary, applicable, since, now)
-    memo = compiled.memo
+    cache = cache_for(compiled)
+    tails = cache.tails
     key = (applicable, failing, due, due_secondary, superseded, legacy, audience)
-    tail: _Tail | None = memo.get(key)
+    tail = tails.get(key)
     if tail is None:
-        if len(memo) > _MEMO_LIMIT:
-            memo.clear()
-        tail = memo[key] = _tail(compiled, *key)
+        if len(tails) >= TAILS_LIMIT:
+            tails.clear()
+        tail = tails[key] = _tail(compiled, *key)
     verdict, requirements, messages, session, policies = tail
     if ctx.explain:
-        policies = _explained(compiled, applicable, policies, not_applied)
+        policies = _explained(compiled, cache, applicable, policies, not_applied)
     return Decision(
         verdict=verdict,
         requirements=requirements,
@@ -151,9 +149,6 @@ def timed_part(  # noqa: PLR0917 - the content part and everything else the deci
         sign_in_risk=sign_in_risk,
         risk=risk,
     )
-
-
-_Tail = tuple[Verdict, tuple[Requirement, ...], tuple[str, ...], Session, tuple[PolicyOutcome, ...]]
 
 
 def _due(frequencies: Frequencies, applicable: int, since: float | None, now: float) -> int:
@@ -176,7 +171,7 @@ def _tail(  # noqa: PLR0917 - the memo key, spread
     superseded: int,
     legacy: bool,
     audience: int,
-) -> _Tail:
+) -> Tail:
     """Everything a decision says once the failed requirements and elapsed frequencies are known."""
     index = compiled.grants
     enforced = applicable & compiled.enforced_mask
@@ -255,7 +250,7 @@ def _outcomes(
     compiled: CompiledPolicySet, applicable: int, failed: int, hard_failed: int
 ) -> tuple[PolicyOutcome, ...]:
     """The outcome records of the applied policies, in set order."""
-    table = _outcome_table(compiled)
+    table = _outcome_table(compiled, cache_for(compiled))
     enforced = applicable & compiled.enforced_mask
     report = applicable ^ enforced
     found: list[tuple[int, PolicyOutcome]] = []
@@ -276,13 +271,15 @@ def _outcomes(
     return tuple(outcome for _, outcome in found)
 
 
-def _outcome_table(compiled: CompiledPolicySet) -> tuple[dict[Result, PolicyOutcome], ...]:
+def _outcome_table(
+    compiled: CompiledPolicySet, cache: SetCache
+) -> tuple[dict[Result, PolicyOutcome], ...]:
     """Per policy bit, its outcome record for each result it can have when it applies."""
-    table: tuple[dict[Result, PolicyOutcome], ...] | None = compiled.tables.get("outcome table")
+    table = cache.outcome_table
     if table is None:
-        table = compiled.tables["outcome table"] = tuple(
+        table = cache.outcome_table = tuple(
             {
-                result: _outcome(compiled.tables, cp, result, ())
+                result: _record(cp, result, ())
                 for result in (
                     (Result.SUCCESS, Result.FAILURE)
                     if cp.enforced
@@ -300,6 +297,7 @@ def _outcome_table(compiled: CompiledPolicySet) -> tuple[dict[Result, PolicyOutc
 
 def _explained(
     compiled: CompiledPolicySet,
+    cache: SetCache,
     applicable: int,
     applied: tuple[PolicyOutcome, ...],
     not_applied: Iterable[tuple[CompiledPolicy, tuple[str, ...]]],
@@ -311,34 +309,34 @@ def _explained(
         low = applicable & -applicable
         applicable ^= low
         slots[low.bit_length() - 1] = next(outcomes)
-    memo = compiled.memo
+    explained = cache.explained
     for cp, reasons in not_applied:
         result = Result.NOT_APPLIED if cp.enforced else Result.REPORT_ONLY_NOT_APPLIED
-        slots[cp.bit] = _outcome(memo, cp, result, reasons)
-    disabled: tuple[PolicyOutcome, ...] | None = compiled.tables.get("disabled")
+        key = (cp.bit, result, reasons)
+        record = explained.get(key)
+        if record is None:
+            if len(explained) >= TAILS_LIMIT:
+                explained.clear()
+            record = explained[key] = _record(cp, result, reasons)
+        slots[cp.bit] = record
+    disabled = cache.disabled
     if disabled is None:
-        disabled = compiled.tables["disabled"] = tuple(
+        disabled = cache.disabled = tuple(
             PolicyOutcome(p.id, p.display_name, p.state.value, Result.NOT_ENABLED)
             for p in compiled.disabled
         )
     return (*(o for o in slots if o is not None), *disabled)
 
 
-def _outcome(
-    memo: dict[Any, Any], cp: CompiledPolicy, result: Result, reasons: tuple[str, ...]
-) -> PolicyOutcome:
-    """The outcome record of a policy; built once per (policy, result, reasons) and reused."""
-    key = ("outcome", cp.bit, result, reasons)
-    outcome: PolicyOutcome | None = memo.get(key)
-    if outcome is None:
-        policy = cp.policy
-        outcome = memo[key] = PolicyOutcome(
-            id=policy.id,
-            display_name=policy.display_name,
-            state=policy.state.value,
-            result=result,
-            reasons=reasons,
-            grant_controls=cp.grant_controls,
-            session_controls=cp.session_controls,
-        )
-    return outcome
+def _record(cp: CompiledPolicy, result: Result, reasons: tuple[str, ...]) -> PolicyOutcome:
+    """The outcome record of a policy with `result` (and What-If `reasons`)."""
+    policy = cp.policy
+    return PolicyOutcome(
+        id=policy.id,
+        display_name=policy.display_name,
+        state=policy.state.value,
+        result=result,
+        reasons=reasons,
+        grant_controls=cp.grant_controls,
+        session_controls=cp.session_controls,
+    )

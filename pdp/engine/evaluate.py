@@ -126,9 +126,9 @@ def _user_mask(ctx: SignInContext, c: CompiledPolicySet) -> int:
         include |= c.roles.get(role, 0)
         exclude |= c.excluded_roles.get(role, 0)
     if ctx.groups_unknown:
-        include |= _including_any(c, "groups")
+        include |= c.including_any_group
     if ctx.roles_unknown:
-        include |= _including_any(c, "roles")
+        include |= c.including_any_role
     if ctx.guest:
         include |= c.any_guest
         exclude |= c.excluded_any_guest
@@ -138,22 +138,6 @@ def _user_mask(ctx: SignInContext, c: CompiledPolicySet) -> int:
             if rule.exclude is not None and _guest_matches(rule.exclude, ctx, unknown=False):
                 exclude |= rule.mask
     return include & ~exclude
-
-
-def _including_any(c: CompiledPolicySet, kind: str) -> int:
-    """The policies that include some group (`kind` "groups") or some role ("roles").
-
-    A sign-in whose memberships are unknown may belong to any of them, so these apply;
-    exclusions are not added: only a known membership excludes.
-    """
-    key = ("including any", kind)
-    found: int | None = c.tables.get(key)
-    if found is None:
-        found = 0
-        for mask in (c.groups if kind == "groups" else c.roles).values():
-            found |= mask
-        c.tables[key] = found
-    return found
 
 
 def _guest_matches(rule: GuestsOrExternalUsers, ctx: SignInContext, *, unknown: bool) -> bool:
@@ -226,7 +210,7 @@ def reason_parts(
                 device_failed |= 1 << cp.bit
     parts: list[tuple[int, tuple[str, ...]]] = [(not_applied, ())]
     for name, mask in masks:
-        by_reason = _target_reasons(c) if name == "target" else ((name, -1),)
+        by_reason = c.target_reasons if name == "target" else ((name, -1),)
         parts = _split(parts, mask, by_reason)
         if name == Condition.DEVICE_PLATFORM and device_failed:
             parts = _split(parts, ~device_failed, ((Condition.DEVICES, -1),))
@@ -245,17 +229,6 @@ def _split(
                 if some := failed & among:
                     out.append((some, (*why, reason)))
     return out
-
-
-def _target_reasons(c: CompiledPolicySet) -> tuple[tuple[str, int], ...]:
-    """(What-If reason, policies whose target fails with it): application, userActions, ..."""
-    found: tuple[tuple[str, int], ...] | None = c.tables.get("target reasons")
-    if found is None:
-        masks: dict[str, int] = {}
-        for cp in c.policies:
-            masks[cp.target_reason] = masks.get(cp.target_reason, 0) | 1 << cp.bit
-        found = c.tables["target reasons"] = tuple(masks.items())
-    return found
 
 
 def _bits(mask: int) -> list[int]:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import FrozenInstanceError, dataclass, field
 
 from netaddr import IPNetwork
 
@@ -91,9 +90,15 @@ class IntervalTable:
         return 0, 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True, eq=False)  # one set is one object: compared by identity
 class CompiledPolicySet:
-    """The evaluator's view of a policy set. Built once per (re)load, read-only after."""
+    """The evaluator's view of a policy set. Built once per (re)load, read-only after.
+
+    Setting an attribute after compile raises FrozenInstanceError; the tables are not
+    copied into read-only views (a lookup per condition per request is the hot path), so
+    they are read-only by convention: nothing outside this module writes them, and the
+    engine keeps its own per-set state apart (`pdp.engine.set_cache`).
+    """
 
     version: str
     policies: tuple[CompiledPolicy, ...]  # index == bit
@@ -148,11 +153,18 @@ class CompiledPolicySet:
     grants: GrantIndex = field(default_factory=GrantIndex)
     strengths: dict[str, AuthenticationStrength] = field(default_factory=dict)
     uses_sign_in_risk: bool = False
-    # Engine-owned, filled lazily. `tables`: per-set structures (built once, kept).
-    # `memo`: results keyed by request-shaped masks (e.g. the outcome records of one set of
-    # applied policies), so repeated traffic reuses instead of builds; bounded by the engine.
-    tables: dict[Any, Any] = field(default_factory=dict)
-    memo: dict[Any, Any] = field(default_factory=dict)
+    # for sign-ins whose group (role) memberships are unknown: the policies including any
+    including_any_group: int = 0
+    including_any_role: int = 0
+    # (What-If reason, policies whose target fails with it): application, userActions, ...
+    target_reasons: tuple[tuple[Condition, int], ...] = ()
+    _frozen: bool = field(default=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Attributes are set while compiling only: a compiled set is read-only after."""
+        if getattr(self, "_frozen", False):
+            raise FrozenInstanceError(f"a compiled policy set is read-only: cannot set {name}")
+        object.__setattr__(self, name, value)
 
 
 def compile_policy_set(policy_set: PolicySet) -> CompiledPolicySet:
@@ -182,7 +194,21 @@ def compile_policy_set(policy_set: PolicySet) -> CompiledPolicySet:
     compiled.uses_sign_in_risk = any(
         cp.policy.conditions.sign_in_risk_levels for cp in compiled.policies
     )
+    compiled.including_any_group = _union(compiled.groups.values())
+    compiled.including_any_role = _union(compiled.roles.values())
+    reasons: dict[Condition, int] = {}
+    for cp in compiled.policies:
+        reasons[cp.target_reason] = reasons.get(cp.target_reason, 0) | 1 << cp.bit
+    compiled.target_reasons = tuple(reasons.items())
+    compiled._frozen = True
     return compiled
+
+
+def _union(masks: Iterable[int]) -> int:
+    found = 0
+    for mask in masks:
+        found |= mask
+    return found
 
 
 def _compile_policy(index: int, policy: Policy) -> CompiledPolicy:
