@@ -22,11 +22,11 @@ from typing import Any
 from google.protobuf.json_format import ParseDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_evaluator import reference_evaluate
 
 from pdp.context import ContentMemo
 from pdp.engine.decision import Decision, Result, Verdict
 from pdp.engine.evaluate import evaluate
-from pdp.engine.reference import reference_evaluate
 from pdp.policy.compile import CompiledPolicySet, compile_policy_set
 from pdp.policy.load import load_policy_set
 from pdp.policy.model import PolicySet

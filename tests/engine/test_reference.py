@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from pdp.context import SignInContext
-from pdp.engine.reference import (
+from reference_evaluator import (
     applicability,
     effective_sign_in_risk,
     level_matches,
     location_contains,
     target_reason,
 )
+
+from pdp.context import SignInContext
 from pdp.policy.load import load_policy_set
 from pdp.policy.model import PolicySet
 from pdp.risk.assessment import Assessment

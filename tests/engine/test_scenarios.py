@@ -3,7 +3,7 @@
 Each file pins one behaviour end to end: Graph policy documents in, an EvaluateRequest in,
 and the decision, unmet requirements, session controls and per-policy results out. Every
 case runs through the fast evaluator (`pdp.engine.evaluate`) and the reference evaluator
-(`pdp.engine.reference`); the two must return equal Decisions before the expectations are
+(`tests/reference_evaluator.py`); the two must return equal Decisions before the expectations are
 checked.
 
 File format (unknown keys at the top level, in `risk`, in `expect` and below it are errors,
@@ -55,10 +55,10 @@ from typing import Any
 import pytest
 import yaml
 from google.protobuf.json_format import ParseDict
+from reference_evaluator import reference_evaluate
 
 from pdp.engine.decision import Decision, Session
 from pdp.engine.evaluate import evaluate
-from pdp.engine.reference import reference_evaluate
 from pdp.policy.compile import compile_policy_set
 from pdp.policy.load import load_policy_set
 from pdp.policy.model import EVERY_TIME

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reference_evaluator import reference_evaluate
 
 from pdp.context import SignInContext
 from pdp.engine.decision import Result
 from pdp.engine.evaluate import evaluate
-from pdp.engine.reference import reference_evaluate
 from pdp.policy.app_bundles import BUNDLES, Bundle
 from pdp.policy.compile import compile_policy_set
 from pdp.policy.diagnostics import PolicySetError

@@ -1,6 +1,7 @@
 """A plain reference evaluator: the semantics of each condition, checked one policy at a time.
 
-This module exists to be obviously right rather than fast. It reads the typed `Policy`
+It lives with the tests, outside the installed package: nothing in pdp decides with it.
+It exists to be obviously right rather than fast. It reads the typed `Policy`
 model directly (no bitmasks, no indexes) and states every condition the way Entra's
 documentation does, so that the fast evaluator (`pdp.engine.evaluate`) can be tested
 against it on every scenario and on random policy sets. Both feed the same `combine()`,
