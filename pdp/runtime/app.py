@@ -16,6 +16,7 @@ counted as dropped), return.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import time
@@ -93,6 +94,8 @@ async def serve(
         compiled = await reloader.load_first(stopping)
         if compiled is None:  # SIGTERM or SIGINT during the first load
             return 0
+        gc.collect()
+        gc.freeze()  # what start-up built lives for good: full collections need not scan it
         http_port = await forward_auth.start() if forward_auth is not None else None
         health.serving()
         tasks.append(asyncio.create_task(reloader.run()))
