@@ -38,8 +38,9 @@ from pdp.engine.evaluate import evaluate
 from pdp.policy.compile import CompiledPolicySet, compile_policy_set
 from pdp.policy.load import load_policy_set
 from pdp.policy_store import PolicyStore
+from pdp.server.context_memo import ContextMemo, map_request
 from pdp.server.convert_in import to_context
-from pdp.server.convert_out import to_response
+from pdp.server.convert_out import ResponseWriter, to_response
 from pdp.v1 import pdp_pb2 as pb
 
 NOT_APPLIED = frozenset({"notApplied", "reportOnlyNotApplied", "notEnabled"})
@@ -147,6 +148,7 @@ def bench_size(
         )
         rows.append(Row(size, active, mode, time_calls(evaluate, inputs, iterations, warm), None))
     proto_row, note = _proto_row(size, active, folder, pools, iterations)
+    wire_rows = _wire_rows(size, active, folder, pools, iterations)
     applied = applied_per_request(pool, compiled)
     explained = [dataclasses.replace(ctx, explain=True) for ctx in pool]
     if applied_per_request(explained, compiled) != applied:
@@ -154,6 +156,7 @@ def bench_size(
     rows = [dataclasses.replace(row, applied=applied) for row in rows]
     if proto_row is not None:
         rows.append(proto_row)
+    rows += [dataclasses.replace(row, applied=applied) for row in wire_rows]
     summary = (
         f"  {size:>5} policies: {active} active, load {1000 * (loaded - start):.0f} ms, "
         f"compile {1000 * (done - loaded):.0f} ms, {len(compiled.ipv4.starts)} IPv4 + "
@@ -190,6 +193,42 @@ def _proto_row(
     responses = [proto_path(request, now) for request, now in inputs]
     applied = applied_in_responses(responses, pb)
     return Row(size, active, "proto->decision", samples, applied), note
+
+
+def _wire_rows(
+    size: int,
+    active: int,
+    folder: Path,
+    pools: tuple[list[SignInContext], list[SignInContext]],
+    iterations: int,
+) -> list[Row]:
+    """Time what Evaluate's handler does on bytes: map in, decide (no risk), write out.
+
+    Twice: through the content memo (`ContextMemo`, warm: the pool's requests repeat, as a
+    gateway's do) and without one (cold: every request mapped as if never seen).
+    """
+    pool, warm_up = pools
+    store = PolicyStore()
+    store.load(folder)
+    decider = Decider(store)
+    writer = ResponseWriter()
+    inputs, warm = (
+        [(to_evaluate_request(ctx, pb).SerializeToString(), ctx.time) for ctx in requests]
+        for requests in (pool, warm_up)
+    )
+    rows = []
+    for mode, memo in (("bytes->bytes, memo warm", ContextMemo()), ("bytes->bytes, cold", None)):
+        mapped = map_request(memo)
+
+        def wire_path(body: bytes, now: float, mapped: Any = mapped) -> bytes:
+            ctx = mapped(body, now)
+            return writer.write(decider.decide_without_risk(ctx), ctx)
+
+        if memo is not None:  # the timed requests seen once, as a gateway's repeat
+            for body, now in inputs:
+                wire_path(body, now)
+        rows.append(Row(size, active, mode, time_calls(wire_path, inputs, iterations, warm), None))
+    return rows
 
 
 # SignInContext spellings -> proto enum value names.
