@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -230,7 +230,7 @@ def _rfc3339(value: str) -> float:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args, os.environ, args.parser.error)
+    settings = settings_from_args(args, os.environ, _setting_error)
     _existing(settings.policies)
     configure_logging(json=settings.log_format == "json")
     # Imported here: `evaluate` and `validate` need neither grpc's server nor its extras.
@@ -248,6 +248,12 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return EXIT_POLICIES
     return EXIT_OK
+
+
+def _setting_error(message: str) -> NoReturn:
+    """A flag or PDP_* variable with a value `pdp serve` cannot use: one line, exit 2."""
+    print(f"pdp serve: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
 
 
 def _print_listening(settings: Settings) -> Callable[[int], None]:
