@@ -18,12 +18,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "pdp"
-FOUNDATION = {"pdp.errors", "pdp.vocabulary"}
+FOUNDATION = {"pdp.errors", "pdp.vocabulary", "pdp.bounded"}
 DOMAIN = FOUNDATION | {"pdp.context", "pdp.context_values"}
 DECIDING = DOMAIN | {"pdp.policy", "pdp.engine", "pdp.risk", "pdp.policy_store", "pdp.decide"}
 ALLOWED: dict[str, set[str]] = {
     "pdp.errors": set(),
     "pdp.vocabulary": set(),
+    "pdp.bounded": set(),
     "pdp.v1": set(),  # generated
     "pdp.context": FOUNDATION,
     "pdp.context_values": FOUNDATION | {"pdp.context"},

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from pdp.bounded import batch_for, forget_oldest
 from pdp.errors import InvalidRequest
 from pdp.gateway.claims import StructClaims
 from pdp.gateway.config import JwtConfig
@@ -63,7 +64,7 @@ class TokenMemo:
             found = self._read(payload, cfg, acr_values, source)
             if len(key) <= MAX_TOKEN_BYTES:
                 if len(self._facts) >= self._max:
-                    del self._facts[next(iter(self._facts))]
+                    forget_oldest(self._facts, batch_for(self._max))
                 self._facts[key] = found
         if isinstance(found, InvalidRequest):
             raise found

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import jwt
 
+from pdp.bounded import batch_for, forget_oldest
 from pdp.errors import ErrorCode, TokenRefused
 from pdp.tokens.jwks import JwksCache
 from pdp.tokens.settings import MAX_TOKEN_BYTES, TokenSettings
@@ -105,7 +106,7 @@ class TokenVerifier:
         claims = self._decode(token, found)
         self._check_claims(claims)
         if len(self._verified) >= VERIFIED_LIMIT:
-            del self._verified[next(iter(self._verified))]
+            forget_oldest(self._verified, batch_for(VERIFIED_LIMIT))
         self._verified[digest] = (claims, found)
         return claims
 

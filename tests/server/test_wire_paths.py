@@ -111,6 +111,30 @@ def test_refusals_are_the_same_on_a_repeat(edit: dict[str, Any]) -> None:
     assert (memo.misses, memo.hits) == (1, 1)
 
 
+def _user_body(n: int, rid: str = "r") -> bytes:
+    data = {"requestId": rid, "subject": {"userId": f"u{n}"}, "target": {"applicationId": "a"}}
+    return json_format.ParseDict(data, pb.EvaluateRequest()).SerializeToString()
+
+
+@pytest.mark.parametrize(("max_entries", "max_bytes"), [(16, 1 << 20), (1000, 300), (1, 1 << 20)])
+def test_the_memo_stays_within_its_bounds_and_forgets_the_oldest_first(
+    max_entries: int, max_bytes: int
+) -> None:
+    """Past its entries or its bytes, the memo forgets its oldest contents, never the newest."""
+    memo = ContextMemo(max_entries=max_entries, max_bytes=max_bytes)
+    for n in range(200):
+        assert memo.context(_user_body(n), NOW).user_id == f"u{n}"
+        assert memo.misses == n + 1  # every content is new
+        assert len(memo._entries) <= max_entries
+        assert memo._bytes == sum(map(len, memo._entries)) <= max_bytes
+    hits = memo.hits
+    memo.context(_user_body(199, rid="again"), NOW)  # the newest: remembered
+    assert memo.hits == hits + 1
+    memo.context(_user_body(0, rid="again"), NOW)  # the oldest: forgotten long ago
+    assert memo.hits == hits + 1
+    assert memo.misses == 201
+
+
 def test_fields_in_any_order_and_set_twice_map_as_protobuf_reads_them() -> None:
     """An id after the content, or an id and time set twice (the last wins), map correctly."""
     request = requests()[0]
