@@ -5,8 +5,9 @@ NGINX's auth_request lets a request through on 2xx, refuses it on 401 (copying t
 the client; Traefik and Caddy pass a non-2xx answer to the client as it is. So pdp answers:
 
 - ALLOW: 200, no body, with the headers Check's allow sets on the upstream request
-  (`x-pdp-decision: allow`, `x-pdp-request-id`, and `x-pdp-session-max-age` when a sign-in
-  frequency applies); the gateway copies them (`auth_request_set` + `proxy_set_header`,
+  (`x-pdp-decision: allow`, `x-pdp-request-id`, `x-pdp-session-max-age` when a sign-in
+  frequency applies, `x-pdp-secondary-max-age` when one applies to the second factor only);
+  the gateway copies them (`auth_request_set` + `proxy_set_header`,
   `authResponseHeaders`, `copy_headers`), replacing any copy the client sent.
 - CHALLENGE: 401 with the RFC 9470 step-up challenge in one `WWW-Authenticate` header and
   the JSON body of requirements, exactly as Check (`pdp.gateway.check_out.challenge`).
@@ -35,10 +36,12 @@ from pdp.errors import UNAUTHENTICATED_CODES, ErrorCode, TokenRefused
 from pdp.gateway.check_out import (
     DECISION_HEADER,
     REQUEST_ID_HEADER,
+    SECONDARY_MAX_AGE_HEADER,
     SESSION_MAX_AGE_HEADER,
     challenge,
     denial,
     max_age,
+    secondary_max_age,
 )
 
 ERROR_HEADER: Final = "x-pdp-error"
@@ -64,6 +67,9 @@ def decided(decision: Decision, request_id: str, acr_values: Mapping[str, str]) 
         age = max_age(decision)
         if age is not None:
             headers[SESSION_MAX_AGE_HEADER] = str(age)
+        secondary = secondary_max_age(decision)
+        if secondary is not None:
+            headers[SECONDARY_MAX_AGE_HEADER] = str(secondary)
         return web.Response(status=200, headers=headers)
     if verdict is Verdict.CHALLENGE:
         www_authenticate, body = challenge(decision, request_id, (), acr_values)

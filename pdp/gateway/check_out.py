@@ -1,15 +1,18 @@
 """Decision -> CheckResponse: pdp's decision in Envoy's words, mapped once.
 
 - ALLOW: OK. The upstream request gets `x-pdp-decision`, `x-pdp-request-id` and, when a
-  sign-in frequency applies, `x-pdp-session-max-age` (seconds; 0 for every time). Each is
-  set with OVERWRITE_IF_EXISTS_OR_ADD, which replaces every copy a client sent; a client's
-  `x-pdp-session-max-age` is removed when pdp sets none (`headers_to_remove`, which Envoy
+  sign-in frequency applies, `x-pdp-session-max-age` (seconds; 0 for every time), and
+  `x-pdp-secondary-max-age` when one applies to the second factor only
+  (`authenticationType: secondaryAuthentication`). Each is set with
+  OVERWRITE_IF_EXISTS_OR_ADD, which replaces every copy a client sent; a client's copy of
+  either max-age header is removed when pdp sets none (`headers_to_remove`, which Envoy
   applies after the set headers, so it never names a header pdp sets).
 - CHALLENGE: 401 with RFC 9470's step-up challenge, `WWW-Authenticate: Bearer
   error="insufficient_user_authentication", error_description="...", acr_values="..."`
   (the acr value configured for an unmet control, and the authentication contexts the route
   requires) and `max_age="N"` when re-authentication is due; a JSON body lists the
-  requirements and messages.
+  requirements and messages, and `secondary_max_age` when only the second factor is due
+  (the acr value configured for `secondaryReauthentication`, if any, is asked for).
 - DENY: 403 with a JSON body of messages and the request id.
 - A request pdp could not evaluate is denied, never allowed (fail closed): 401 without
   identity, 403 for a malformed request, 503 with no policy set loaded, 500 for a bug.
@@ -34,8 +37,10 @@ from pdp.policy.model import EVERY_TIME
 DECISION_HEADER: Final = "x-pdp-decision"
 REQUEST_ID_HEADER: Final = "x-pdp-request-id"
 SESSION_MAX_AGE_HEADER: Final = "x-pdp-session-max-age"
+SECONDARY_MAX_AGE_HEADER: Final = "x-pdp-secondary-max-age"
 INSUFFICIENT: Final = "insufficient_user_authentication"
 REAUTHENTICATION: Final = "reauthentication"
+SECONDARY_REAUTHENTICATION: Final = "secondaryReauthentication"
 _OK: Final = 0  # google.rpc.Code OK
 _PERMISSION_DENIED: Final = 7
 _UNAUTHENTICATED: Final = 16
@@ -163,10 +168,16 @@ def rejected(code: ErrorCode, exc: BaseException, request_id: str) -> Any:
 
 def max_age(decision: Decision) -> int | None:
     """The sign-in frequency in seconds (0 for every time); None when no policy sets one."""
-    frequency = decision.session.sign_in_frequency
-    if frequency == EVERY_TIME:
-        return 0
-    return frequency
+    return _seconds(decision.session.sign_in_frequency)
+
+
+def secondary_max_age(decision: Decision) -> int | None:
+    """The second factor's sign-in frequency in seconds (0 for every time), or None."""
+    return _seconds(decision.session.secondary_sign_in_frequency)
+
+
+def _seconds(frequency: int | None) -> int | None:
+    return 0 if frequency == EVERY_TIME else frequency
 
 
 def _allow(decision: Decision, request_id: str) -> Any:
@@ -175,12 +186,15 @@ def _allow(decision: Decision, request_id: str) -> Any:
     ok = check.ok_response
     _header(ok.headers, DECISION_HEADER, "allow")
     _header(ok.headers, REQUEST_ID_HEADER, request_id)
-    age = max_age(decision)
-    if age is None:
-        ok.headers_to_remove.append(SESSION_MAX_AGE_HEADER)
-    else:
-        _header(ok.headers, SESSION_MAX_AGE_HEADER, str(age))
-    _set_metadata(check.dynamic_metadata, _metadata(decision, request_id, age))
+    for name, age in (
+        (SESSION_MAX_AGE_HEADER, max_age(decision)),
+        (SECONDARY_MAX_AGE_HEADER, secondary_max_age(decision)),
+    ):
+        if age is None:
+            ok.headers_to_remove.append(name)
+        else:
+            _header(ok.headers, name, str(age))
+    _set_metadata(check.dynamic_metadata, _metadata(decision, request_id))
     return check
 
 
@@ -211,9 +225,14 @@ def challenge(
     age = (
         max_age(decision) or 0 if any(REAUTHENTICATION in r.any_of for r in requirements) else None
     )
+    secondary = (
+        secondary_max_age(decision) or 0
+        if any(SECONDARY_REAUTHENTICATION in r.any_of for r in requirements)
+        else None
+    )
     if acrs:
         description = "A different authentication level is required"
-    elif age is not None:
+    elif age is not None or secondary is not None:
         description = "More recent authentication is required"
     else:
         description = "Additional authentication is required"
@@ -232,6 +251,8 @@ def challenge(
         body["acr_values"] = " ".join(acrs)
     if age is not None:
         body["max_age"] = age
+    if secondary is not None:
+        body["secondary_max_age"] = secondary
     return "Bearer " + ", ".join(params), body
 
 
@@ -260,7 +281,7 @@ def _header(headers: Any, name: str, value: str) -> None:
     headers.add(header={"key": name, "value": value}, append_action=OVERWRITE)
 
 
-def _metadata(decision: Decision, request_id: str, age: int | None = None) -> dict[str, Any]:
+def _metadata(decision: Decision, request_id: str) -> dict[str, Any]:
     """The decision as dynamic metadata, for access logs and later filters."""
     meta: dict[str, Any] = {
         "pdp_decision": decision.verdict.value,
@@ -269,10 +290,12 @@ def _metadata(decision: Decision, request_id: str, age: int | None = None) -> di
     }
     if decision.requirements:
         meta["pdp_requirements"] = [" or ".join(r.any_of) for r in decision.requirements]
-    if age is None:
-        age = max_age(decision)
+    age = max_age(decision)
     if age is not None:
         meta["pdp_session_max_age"] = age
+    secondary = secondary_max_age(decision)
+    if secondary is not None:
+        meta["pdp_secondary_max_age"] = secondary
     return meta
 
 

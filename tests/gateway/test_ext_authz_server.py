@@ -75,7 +75,8 @@ def test_engineer_on_prod_from_the_office_is_allowed_with_upstream_headers(
         "x-pdp-request-id": rid,
         "x-pdp-session-max-age": "14400",
     }
-    assert list(response.ok_response.headers_to_remove) == []
+    # No second-factor frequency in force: a client's copy of that header is removed.
+    assert list(response.ok_response.headers_to_remove) == ["x-pdp-secondary-max-age"]
     meta = metadata(response)
     assert meta["pdp_decision"] == "allow"
     assert meta["pdp_request_id"] == rid
@@ -314,7 +315,10 @@ def test_client_sent_max_age_is_removed_when_pdp_sets_none(config: GatewayConfig
     [response] = check_all(config, request)
     assert response.status.code == OK
     assert "x-pdp-session-max-age" not in upstream_headers(response)
-    assert list(response.ok_response.headers_to_remove) == ["x-pdp-session-max-age"]
+    assert list(response.ok_response.headers_to_remove) == [
+        "x-pdp-session-max-age",
+        "x-pdp-secondary-max-age",
+    ]
 
 
 def test_client_sent_identity_headers_change_nothing(config: GatewayConfig) -> None:
