@@ -5,10 +5,13 @@ Field names follow Microsoft Graph's signIn resource (`createdDateTime`, `userId
 `conditionalAccessStatus`, `status`, `riskLevelDuringSignIn`,
 `appliedConditionalAccessPolicies`), so tools that read sign-in logs read these too; pdp
 adds `decision`, `requirements`, `riskDetections`, `riskDegraded`, `policyVersion` and
-`latencyMs`. The record is built from domain values, the sign-in (`SignInContext`) and the
-`Decision`, so every way in is audited alike by construction. A call that failed or was
-cancelled has no decision: its record says why in `status`, and the sign-in is whatever
-the way in could read of the request (`pdp.observability.decisions.Call.signin`).
+`latencyMs`, and `membershipUnknown` (`["groups"]`, `["roles"]` or both) when the way in
+could not know the user's groups or roles (a token's group overage), so the record says
+why group-scoped policies applied. The record is built from domain values, the sign-in
+(`SignInContext`) and the `Decision`, so every way in is audited alike by construction.
+A call that failed or was cancelled has no decision: its record says why in `status`, and
+the sign-in is whatever the way in could read of the request
+(`pdp.observability.decisions.Call.signin`).
 
 `AuditLine` builds lines; it runs on the audit writer's thread, off the request path, and
 keeps the text of parts that repeat (the policies' part per decision, the device's per
@@ -106,6 +109,8 @@ class AuditLine:
             },
             "clientAppUsed": CLIENT_APP_USED.get(ctx.client_app_type, ""),
         }
+        if ctx.groups_unknown or ctx.roles_unknown:
+            record["membershipUnknown"] = _unknown_membership(ctx)
         if decision is None:
             code = failure or ErrorCode.INTERNAL
             record["status"] = {"errorCode": STATUS_NUMBERS[code], "failureReason": code.value}
@@ -156,6 +161,8 @@ class AuditLine:
                 ctx.compliant,
                 ctx.trust_type,
                 ctx.client_app_type,
+                ctx.groups_unknown,
+                ctx.roles_unknown,
             )
         )
         found = self._signins.get(id(key) if memo is not None else key)
@@ -212,6 +219,8 @@ class AuditLine:
             },
             "clientAppUsed": CLIENT_APP_USED.get(ctx.client_app_type, ""),
         }
+        if ctx.groups_unknown or ctx.roles_unknown:
+            members["membershipUnknown"] = _unknown_membership(ctx)
         return _dumps(members)[1:-1]
 
     def _outcome_text(self, decision: Decision) -> str:
@@ -332,3 +341,12 @@ def _rfc3339(seconds: float) -> str:
     if nanos >= 1_000_000_000:
         whole, nanos = whole + 1, nanos - 1_000_000_000
     return Timestamp(seconds=whole, nanos=nanos).ToJsonString()
+
+
+def _unknown_membership(ctx: SignInContext) -> list[str]:
+    """Which memberships the way in could not know: "groups", "roles"."""
+    return [
+        name
+        for name, unknown in (("groups", ctx.groups_unknown), ("roles", ctx.roles_unknown))
+        if unknown
+    ]
