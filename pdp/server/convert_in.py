@@ -81,14 +81,15 @@ def to_context(request: pb.EvaluateRequest, now: float) -> SignInContext:
     home_tenant_id = subject.home_tenant_id
     if guest_type or home_tenant_id:
         guest_type, home_tenant_id = _guest(guest, guest_type, home_tenant_id)
+    groups_unknown, roles_unknown = subject.groups_unknown, subject.roles_unknown
     principal = subject.service_principal_id
     if principal:
         principal = cv.ident(principal, "subject.service_principal_id")
-        if principal and (user_id or groups or roles or guest):
+        if principal and (user_id or groups or roles or guest or groups_unknown or roles_unknown):
             raise InvalidRequest(
                 "subject",
                 "a service principal sign-in carries no user fields "
-                "(user_id, group_ids, role_ids, guest)",
+                "(user_id, group_ids, role_ids, guest, groups_unknown, roles_unknown)",
             )
     target = request.target
     application_id = target.application_id
@@ -120,6 +121,8 @@ def to_context(request: pb.EvaluateRequest, now: float) -> SignInContext:
         user_id=user_id,
         group_ids=groups,
         role_ids=roles,
+        groups_unknown=groups_unknown,
+        roles_unknown=roles_unknown,
         guest=guest,
         guest_type=guest_type,
         home_tenant_id=home_tenant_id,
@@ -239,6 +242,8 @@ def describe(request: pb.EvaluateRequest, now: float) -> SignInContext:
         request_id=cv.clip(request.request_id),
         time=now,
         user_id=cv.clip(subject.user_id),
+        groups_unknown=subject.groups_unknown,
+        roles_unknown=subject.roles_unknown,
         service_principal_id=cv.clip(subject.service_principal_id),
         application_id=cv.clip(request.target.application_id),
         ip_address=cv.clip(request.network.ip_address),

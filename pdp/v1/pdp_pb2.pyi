@@ -355,6 +355,8 @@ class Subject(_message.Message):
     SERVICE_PRINCIPAL_ID_FIELD_NUMBER: _builtins.int
     GUEST_TYPE_FIELD_NUMBER: _builtins.int
     HOME_TENANT_ID_FIELD_NUMBER: _builtins.int
+    GROUPS_UNKNOWN_FIELD_NUMBER: _builtins.int
+    ROLES_UNKNOWN_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     guest: _builtins.bool
     """guest or external user"""
@@ -365,6 +367,14 @@ class Subject(_message.Message):
     tenant id; empty when not known (then a policy's guest rule includes, never excludes).
     """
     home_tenant_id: _builtins.str
+    groups_unknown: _builtins.bool
+    """The caller could not list the user's groups (roles): a token's group overage (above 200
+    groups Entra sends a pointer, `_claim_names`, instead of `groups`), or a token configured
+    without them. Then every policy that includes some group (role) applies, and a group
+    (role) exclusion excludes only for one listed in group_ids (role_ids): doubt keeps a
+    policy in scope, never out of it. Leaving group_ids empty instead says "no groups".
+    """
+    roles_unknown: _builtins.bool
     @_builtins.property
     def group_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """transitive memberships"""
@@ -383,10 +393,12 @@ class Subject(_message.Message):
         service_principal_id: _builtins.str = ...,
         guest_type: _builtins.str = ...,
         home_tenant_id: _builtins.str = ...,
+        groups_unknown: _builtins.bool = ...,
+        roles_unknown: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_ids", b"group_ids", "guest", b"guest", "guest_type", b"guest_type", "home_tenant_id", b"home_tenant_id", "role_ids", b"role_ids", "service_principal_id", b"service_principal_id", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_ids", b"group_ids", "groups_unknown", b"groups_unknown", "guest", b"guest", "guest_type", b"guest_type", "home_tenant_id", b"home_tenant_id", "role_ids", b"role_ids", "roles_unknown", b"roles_unknown", "service_principal_id", b"service_principal_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

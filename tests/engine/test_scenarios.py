@@ -17,9 +17,6 @@ so a typo cannot pass silently; JSON-path-like names are Graph's and the proto's
                          #   objects, or pdp config {"pdp": {"applicationGroups": {...}}}
     risk:                # optional: pdp's own risk assessment (pdp.risk.assessment.Assessment)
       signInRisk: high
-    unknown: [groups]    # optional: memberships the way in could not list (groups, roles):
-                         #   SignInContext.groups_unknown / roles_unknown, e.g. a token's
-                         #   group overage; no EvaluateRequest field says this
     now: "2026-05-01T12:00:00Z"   # optional: evaluation time; default request.time
     request:             # an EvaluateRequest in proto3 JSON (lowerCamelCase field names,
       subject: {...}     #   enum values by name, e.g. PLATFORM_WINDOWS)
@@ -69,8 +66,7 @@ from pdp.v1 import pdp_pb2
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 DEFAULT_NOW = "2026-05-01T12:00:00Z"
 
-TOP_KEYS = {"description", "source", "policies", "risk", "unknown", "now", "request", "expect"}
-UNKNOWN_KINDS = {"groups", "roles"}
+TOP_KEYS = {"description", "source", "policies", "risk", "now", "request", "expect"}
 TOP_REQUIRED = {"description", "policies", "request", "expect"}
 RISK_KEYS = {"signInRisk"}
 EXPECT_KEYS = {"decision", "requirements", "session", "policies", "messages"}
@@ -126,7 +122,6 @@ class Scenario:
     now: str | None
     request: dict[str, Any]
     expect: dict[str, Any]
-    unknown: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -172,9 +167,6 @@ def load_scenario(path: Path) -> Scenario:
     if "risk" in data:
         _keys(f"{name}: risk", data["risk"], RISK_KEYS)
         risk = Assessment(sign_in_risk=data["risk"].get("signInRisk", "none"))
-    unknown = frozenset(_string_list(f"{name}: unknown", data.get("unknown", [])))
-    if unknown - UNKNOWN_KINDS:
-        raise ScenarioError(f"{name}: unknown may list {sorted(UNKNOWN_KINDS)}, not {unknown}")
     now = data.get("now")
     if now is not None and not isinstance(now, str):
         raise ScenarioError(f"{name}: now must be an RFC 3339 time stamp")
@@ -199,9 +191,7 @@ def load_scenario(path: Path) -> Scenario:
         _string_list(f"{name}: expect.policies.{policy_id}.reasons", outcome.get("reasons", []))
     if "messages" in expect:
         _string_list(f"{name}: expect.messages", expect["messages"])
-    return Scenario(
-        path, data["description"], data["policies"], risk, now, data["request"], expect, unknown
-    )
+    return Scenario(path, data["description"], data["policies"], risk, now, data["request"], expect)
 
 
 def _epoch(text: str) -> float:
@@ -223,11 +213,7 @@ def run_scenario(scenario: Scenario, tmp_path: Path) -> tuple[Decision, Decision
         now = request.time.seconds + request.time.nanos / 1e9
     else:
         now = _epoch(DEFAULT_NOW)
-    ctx = dataclasses.replace(
-        to_context(request, now),
-        groups_unknown="groups" in scenario.unknown,
-        roles_unknown="roles" in scenario.unknown,
-    )
+    ctx = to_context(request, now)
     fast = evaluate(ctx, compiled, scenario.risk, now)
     reference = reference_evaluate(ctx, policy_set, compiled, scenario.risk, now)
     return fast, reference

@@ -244,6 +244,8 @@ def test_a_service_principal_sign_in_converts() -> None:
         {"groupIds": ["g"]},
         {"roleIds": ["r"]},
         {"guest": True},
+        {"groupsUnknown": True},
+        {"rolesUnknown": True},
     ],
 )
 def test_service_principal_with_user_fields_is_refused(user_field: dict[str, Any]) -> None:
@@ -252,6 +254,15 @@ def test_service_principal_with_user_fields_is_refused(user_field: dict[str, Any
     with pytest.raises(InvalidRequest) as raised:
         to_context(request(data), NOW)
     assert raised.value.field == "subject"
+
+
+def test_unknown_membership_is_carried_beside_the_groups_listed() -> None:
+    """groupsUnknown / rolesUnknown reach the sign-in as they are, next to any ids listed."""
+    data = {"subject": {"userId": "u", "groupIds": ["G-1"], "groupsUnknown": True}}
+    ctx = to_context(request(data), NOW)
+    assert (ctx.group_ids, ctx.groups_unknown, ctx.roles_unknown) == ({"g-1"}, True, False)
+    ctx = to_context(request({"subject": {"userId": "u", "rolesUnknown": True}}), NOW)
+    assert (ctx.group_ids, ctx.groups_unknown, ctx.roles_unknown) == (frozenset(), False, True)
 
 
 LONG = "x" * 1025
