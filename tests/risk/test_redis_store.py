@@ -439,7 +439,9 @@ def test_cluster_with_no_node_reachable_starts_degraded(redis_servers: Servers) 
 
     warmed, took = asyncio.run(scenario())
     assert not warmed
-    assert took < 0.05
+    # At once: no wait for a connection (whose timeout is 1 s); the bound leaves room for a
+    # loaded machine's scheduling.
+    assert took < 0.5
 
 
 def _tls_files(folder: Any) -> tuple[Any, Any, Any]:
