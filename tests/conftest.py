@@ -12,6 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check properties, not speed: on a shared machine (and in CI) one slow
+# example or a slow draw must not fail a run. Every test's own @settings build on this.
+settings.register_profile(
+    "pdp", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("pdp")
 
 BLOCKED_GROUP = "b10c0000-0000-0000-0000-000000000001"
 PAYROLL_APP = "a0000000-0000-0000-0000-00000000c0de"
