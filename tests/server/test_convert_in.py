@@ -257,7 +257,7 @@ def test_service_principal_with_user_fields_is_refused(user_field: dict[str, Any
 
 
 def test_unknown_membership_is_carried_beside_the_groups_listed() -> None:
-    """groupsUnknown / rolesUnknown reach the sign-in as they are, next to any ids listed."""
+    """The flags groupsUnknown / rolesUnknown reach the sign-in as sent, beside any ids listed."""
     data = {"subject": {"userId": "u", "groupIds": ["G-1"], "groupsUnknown": True}}
     ctx = to_context(request(data), NOW)
     assert (ctx.group_ids, ctx.groups_unknown, ctx.roles_unknown) == ({"g-1"}, True, False)
