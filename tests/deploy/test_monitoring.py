@@ -32,6 +32,7 @@ COUNTERS = (
     "pdp_policy_reloads_total",
     "pdp_risk_store_errors_total",
     "pdp_risk_degraded_decisions_total",
+    "pdp_audit_records_dropped_total",
 )
 GAUGES = ("pdp_policies_loaded", "pdp_policy_set_info")
 HISTOGRAMS = ("grpc_server_handling_seconds", "pdp_risk_store_seconds")
