@@ -90,27 +90,11 @@ class AuditLine:
         """
         if decision is not None and not decision.risk.detections and math.isfinite(latency_s):
             return self._repeated(ctx, decision, created, latency_s)
-        ip = ctx.ip_address
-        if self._hide_ip and ip:
-            ip = truncate_ip(ip)
         record: dict[str, Any] = {
             "createdDateTime": self._iso(created),
             "id": ctx.request_id,
-            "userId": ctx.user_id,
-            "servicePrincipalId": ctx.service_principal_id,
-            "appId": ctx.application_id,
-            "ipAddress": ip,
-            "location": _location(ctx, decision),
-            "deviceDetail": {
-                "deviceId": ctx.device_id,
-                "operatingSystem": OPERATING_SYSTEMS.get(ctx.platform, ""),
-                "isCompliant": ctx.compliant,
-                "trustType": TRUST_TYPE_NAMES.get(ctx.trust_type, ""),
-            },
-            "clientAppUsed": CLIENT_APP_USED.get(ctx.client_app_type, ""),
+            **self._signin(ctx, decision),
         }
-        if ctx.groups_unknown or ctx.roles_unknown:
-            record["membershipUnknown"] = _unknown_membership(ctx)
         if decision is None:
             code = failure or ErrorCode.INTERNAL
             record["status"] = {"errorCode": STATUS_NUMBERS[code], "failureReason": code.value}
@@ -201,16 +185,20 @@ class AuditLine:
         )
 
     def _signin_text(self, ctx: SignInContext) -> str:
-        """The members from userId to clientAppUsed (no detection places the sign-in)."""
+        """The members from userId on, as JSON text (no detection places the sign-in)."""
+        return _dumps(self._signin(ctx, None))[1:-1]
+
+    def _signin(self, ctx: SignInContext, decision: Decision | None) -> dict[str, Any]:
+        """The members from userId to clientAppUsed (and membershipUnknown when set)."""
         ip = ctx.ip_address
         if self._hide_ip and ip:
             ip = truncate_ip(ip)
-        members = {
+        members: dict[str, Any] = {
             "userId": ctx.user_id,
             "servicePrincipalId": ctx.service_principal_id,
             "appId": ctx.application_id,
             "ipAddress": ip,
-            "location": _location(ctx, None),
+            "location": _location(ctx, decision),
             "deviceDetail": {
                 "deviceId": ctx.device_id,
                 "operatingSystem": OPERATING_SYSTEMS.get(ctx.platform, ""),
@@ -221,7 +209,7 @@ class AuditLine:
         }
         if ctx.groups_unknown or ctx.roles_unknown:
             members["membershipUnknown"] = _unknown_membership(ctx)
-        return _dumps(members)[1:-1]
+        return members
 
     def _outcome_text(self, decision: Decision) -> str:
         """The members from status to policyVersion of a decision without detections."""
