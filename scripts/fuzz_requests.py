@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 FUZZ = Path(__file__).resolve().parent.parent / "tests" / "fuzz"
-sys.path.insert(0, str(FUZZ))
+sys.path[:0] = [str(FUZZ), str(FUZZ.parent)]  # fuzz_server, and the helpers it imports
 
 from fuzz_server import (  # noqa: E402 - from the tests' folder, added above
     FuzzServer,

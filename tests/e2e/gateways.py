@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 import pytest
-from pdp_process import free_port
+from pdp_process import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx" / "pdp-forward-auth.conf"
@@ -138,12 +138,7 @@ class Nginx:
         trace: TracebackType | None,
     ) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
             if self.process.stderr is not None:
                 self.process.stderr.close()
 
@@ -194,12 +189,7 @@ class Traefik:
         trace: TracebackType | None,
     ) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
 
 
 def get(port: int, host: str, headers: dict[str, str], path: str = "/notebooks/42") -> Reply:

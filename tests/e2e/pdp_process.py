@@ -48,6 +48,17 @@ def free_port() -> int:
         return port
 
 
+def stop_process(process: subprocess.Popen[Any], grace_s: float = 10) -> None:
+    """SIGTERM `process` if it still runs, give it `grace_s` to exit, then kill it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Metrics:
     """One scrape of /metrics, parsed."""
 

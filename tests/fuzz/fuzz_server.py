@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+from e2e.pdp_process import stop_process
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -130,13 +131,7 @@ class FuzzServer:
         """Stop the server (SIGTERM, then kill)."""
         with contextlib.suppress(AttributeError):
             self.channel.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, grace_s=20)
         self._stderr.join(10)
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from e2e.pdp_process import free_port
+from e2e.pdp_process import free_port, stop_process
 from system_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,13 +241,7 @@ class EnvoyProcess:
 
     def stop(self) -> None:
         """Terminate Envoy and wait for it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def __enter__(self) -> EnvoyProcess:
         return self
