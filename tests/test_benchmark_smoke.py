@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,30 @@ def test_tiny_benchmark_prints_its_table() -> None:
     assert "| evaluate explain |" in out
     assert "p50(12) / p50(3) = " in out
     assert "p50(195) not measured" in out
+
+
+def test_request_path_ab_runs_against_a_tree(tmp_path: Path) -> None:
+    """One tiny round of this checkout against a copy of its own pdp/: the table comes out."""
+    other = tmp_path / "other"
+    shutil.copytree(ROOT / "pdp", other / "pdp", ignore=shutil.ignore_patterns("__pycache__"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_request_path_ab.py"),
+            "--against",
+            str(other),
+            "--rounds",
+            "1",
+            "--cold",
+            "200",
+            "--loops",
+            "5",
+        ],
+        capture_output=True,
+        encoding="utf-8",
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| memo-cold map |" in done.stdout
+    assert "| audit render |" in done.stdout
